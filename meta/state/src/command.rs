@@ -1,0 +1,185 @@
+//! What can be proposed to the log ([`Proposal`] carrying a [`Command`]) and what can be
+//! read from the state ([`Query`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::NsError;
+use crate::nfs_state::{ClientOwner, ClientRecord, LeaseConfig};
+use crate::types::{
+    ClientId, FileType, FsId, FsInfo, Inode, InodeId, ObjectLink, ReadDirPage, SetAttrs, Timestamp,
+};
+
+/// One log entry's payload: a command plus what makes it deterministic and exactly-once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// Who sent it and its sequence number; a proposal with a `(client, seq)` that was
+    /// already applied returns the first reply and changes nothing.
+    pub client: ClientId,
+    pub seq: u64,
+    /// The client has received replies for every sequence number below this one, so their
+    /// saved replies can be forgotten. A later proposal with a smaller `seq` is refused
+    /// with [`NsError::StaleRequest`] rather than applied a second time.
+    pub ack_below: u64,
+    /// Wall-clock time stamped by the node that proposed the entry; the state machine
+    /// never reads a clock.
+    pub now: Timestamp,
+    pub command: Command,
+}
+
+/// How CREATE treats an existing name (NFS `createmode4`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CreateMode {
+    /// Reuse an existing regular file (after an optional truncation by a later SETATTR).
+    Unchecked,
+    /// Fail with [`NsError::Exists`] if the name exists.
+    Guarded,
+    /// Fail with [`NsError::Exists`] unless the name holds a file created with the same
+    /// verifier (a retried exclusive create then succeeds, as `EXCLUSIVE4_1` requires).
+    Exclusive { verifier: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NewInode {
+    File,
+    Dir,
+    Symlink { target: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RemoveKind {
+    /// Whatever the name holds (NFS REMOVE); a directory must be empty.
+    Any,
+    /// Only a non-directory (`unlink(2)`).
+    NotDir,
+    /// Only an empty directory (`rmdir(2)`).
+    Dir,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Create a file system with an empty root directory (mode 0755, owner 0:0).
+    CreateFs {
+        name: String,
+        bucket: String,
+        prefix: String,
+    },
+    SetAttr {
+        fs: FsId,
+        ino: InodeId,
+        attrs: SetAttrs,
+        /// Apply only if the inode's ctime still equals this (NFS `sattrguard4`).
+        guard_ctime: Option<Timestamp>,
+    },
+    Create {
+        fs: FsId,
+        parent: InodeId,
+        name: String,
+        kind: NewInode,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        how: CreateMode,
+    },
+    /// A hard link to an existing non-directory.
+    Link {
+        fs: FsId,
+        ino: InodeId,
+        new_parent: InodeId,
+        new_name: String,
+    },
+    Remove {
+        fs: FsId,
+        parent: InodeId,
+        name: String,
+        kind: RemoveKind,
+    },
+    Rename {
+        src_fs: FsId,
+        src_parent: InodeId,
+        src_name: String,
+        dst_fs: FsId,
+        dst_parent: InodeId,
+        dst_name: String,
+    },
+    /// Record that a file's bytes are durable in S3 (S3 first, meta second): sets size,
+    /// mtime and the object link, and bumps the change counter.
+    CommitObject {
+        fs: FsId,
+        ino: InodeId,
+        size: u64,
+        mtime: Timestamp,
+        object: ObjectLink,
+    },
+    /// EXCHANGE_ID: create or confirm an NFSv4 client record.
+    ExchangeClient { owner: ClientOwner, lease: LeaseConfig },
+    /// Lease renewals from a gateway, batched: one entry renews many clients.
+    RenewLeases { clients: Vec<u64> },
+    /// Proposed by the leader's lease sweeper: drop client records (and their opens and
+    /// locks) whose lease ran out before `now` minus the configured clock-skew margin.
+    ExpireLeases,
+    /// DESTROY_CLIENTID.
+    DestroyClient { client: u64 },
+    /// A proposal that changes nothing; used to commit an entry of the current term and to
+    /// measure the write path.
+    Noop,
+}
+
+/// The reply to an applied [`Command`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    Fs(FsInfo),
+    Inode(Inode),
+    /// CREATE/LINK/REMOVE/RENAME: the parents' change counters before and after (NFS
+    /// `change_info4`, atomic because one log entry did it) and the inode concerned.
+    Changed {
+        parent_before: u64,
+        parent_after: u64,
+        /// For RENAME, the target directory's counters; otherwise equal to the parent's.
+        other_before: u64,
+        other_after: u64,
+        inode: Option<Inode>,
+    },
+    Client(ClientRecord),
+    Renewed { renewed: u32, unknown: Vec<u64> },
+    Expired { clients: Vec<u64> },
+    Done,
+}
+
+/// Reads. Served by the leader after a read-index round (linearizable) unless the caller
+/// asks for a possibly-stale local read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Query {
+    GetFs { name: String },
+    ListFs,
+    Lookup { fs: FsId, parent: InodeId, name: String },
+    /// `..` of a directory (NFS LOOKUPP).
+    LookupParent { fs: FsId, dir: InodeId },
+    GetAttr { fs: FsId, ino: InodeId },
+    ReadLink { fs: FsId, ino: InodeId },
+    /// Entries whose cookie is greater than `after_cookie` (0 starts at the beginning),
+    /// at most `limit` of them.
+    ReadDir { fs: FsId, dir: InodeId, after_cookie: u64, limit: u32 },
+    GetClient { client: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueryReply {
+    Fs(FsInfo),
+    FsList(Vec<FsInfo>),
+    Inode(Inode),
+    Target(String),
+    Page(ReadDirPage),
+    Client(ClientRecord),
+}
+
+/// What a proposal produced, as stored for exactly-once replies.
+pub type ApplyResult = Result<Reply, NsError>;
+
+/// The kind to expect for a freshly created inode.
+pub fn new_inode_type(kind: &NewInode) -> FileType {
+    match kind {
+        NewInode::File => FileType::File,
+        NewInode::Dir => FileType::Dir,
+        NewInode::Symlink { .. } => FileType::Symlink,
+    }
+}

@@ -1,0 +1,96 @@
+//! NFSv4.1 state that must outlive any one gateway: client records with their leases, open
+//! state and byte-range locks. Sessions and slot reply caches are *not* here; they are
+//! gateway memory (DESIGN.md "Where state lives").
+//!
+//! # Lease clock rules
+//!
+//! The state machine has no clock. Every proposal carries `now`, stamped by the node that
+//! proposed it, and lease arithmetic only ever compares such stamps:
+//!
+//! * A client's lease runs until `last_renewed + lease.duration`. `ExchangeClient` and
+//!   `RenewLeases` set `last_renewed = now` of their proposal.
+//! * Only the leader's sweeper proposes `ExpireLeases`; it removes a record only when
+//!   `now > last_renewed + lease.duration + lease.skew_margin`. The margin covers the
+//!   difference between the clock of the node that stamped the renewal and the clock of
+//!   the (possibly newer) leader that stamps the expiry; operators must keep node clocks
+//!   within it (NTP). A renewal stamped by a clock that was behind only makes the lease
+//!   look shorter than it was by at most that skew, which the margin absorbs.
+//! * Gateways renew on the client's behalf in batches (one `RenewLeases` entry per batch
+//!   interval, well inside the lease), never one Raft write per SEQUENCE.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{FsId, InodeId, Timestamp};
+
+/// The client's `client_owner4`: its chosen identity and the boot verifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientOwner {
+    pub owner_id: Vec<u8>,
+    pub verifier: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseConfig {
+    pub duration_ms: u64,
+    pub skew_margin_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    /// The NFS `clientid4`, assigned from a counter by the state machine.
+    pub client: u64,
+    pub owner: ClientOwner,
+    /// Incremented when the same owner comes back with a new verifier (a client reboot),
+    /// which drops the old incarnation's opens and locks.
+    pub incarnation: u32,
+    pub lease: LeaseConfig,
+    pub last_renewed: Timestamp,
+    pub confirmed: bool,
+}
+
+impl ClientRecord {
+    pub fn lease_expired(&self, now: Timestamp) -> bool {
+        let deadline = self.last_renewed.as_unix_nanos()
+            + (self.lease.duration_ms as i128 + self.lease.skew_margin_ms as i128) * 1_000_000;
+        now.as_unix_nanos() > deadline
+    }
+}
+
+/// `OPEN4_SHARE_ACCESS_*` / `OPEN4_SHARE_DENY_*` bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareMode {
+    pub access: u32,
+    pub deny: u32,
+}
+
+/// One open of one file by one open-owner of one client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenState {
+    pub client: u64,
+    pub owner: Vec<u8>,
+    pub fs: FsId,
+    pub ino: InodeId,
+    pub share: ShareMode,
+    /// The stateid's `other` field is derived from this id; `seqid` from `seqid`.
+    pub state_id: u64,
+    pub seqid: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockKind {
+    Read,
+    Write,
+}
+
+/// A byte-range lock held by a lock-owner; `length == u64::MAX` means to end of file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockState {
+    pub client: u64,
+    pub owner: Vec<u8>,
+    pub fs: FsId,
+    pub ino: InodeId,
+    pub kind: LockKind,
+    pub offset: u64,
+    pub length: u64,
+    pub state_id: u64,
+}
