@@ -111,7 +111,10 @@ pub enum Command {
         object: ObjectLink,
     },
     /// EXCHANGE_ID: create or confirm an NFSv4 client record.
-    ExchangeClient { owner: ClientOwner, lease: LeaseConfig },
+    ExchangeClient {
+        owner: ClientOwner,
+        lease: LeaseConfig,
+    },
     /// Lease renewals from a gateway, batched: one entry renews many clients.
     RenewLeases { clients: Vec<u64> },
     /// Proposed by the leader's lease sweeper: drop client records (and their opens and
@@ -140,8 +143,13 @@ pub enum Reply {
         inode: Option<Inode>,
     },
     Client(ClientRecord),
-    Renewed { renewed: u32, unknown: Vec<u64> },
-    Expired { clients: Vec<u64> },
+    Renewed {
+        renewed: u32,
+        unknown: Vec<u64>,
+    },
+    Expired {
+        clients: Vec<u64>,
+    },
     Done,
 }
 
@@ -149,17 +157,39 @@ pub enum Reply {
 /// asks for a possibly-stale local read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Query {
-    GetFs { name: String },
+    GetFs {
+        name: String,
+    },
     ListFs,
-    Lookup { fs: FsId, parent: InodeId, name: String },
+    Lookup {
+        fs: FsId,
+        parent: InodeId,
+        name: String,
+    },
     /// `..` of a directory (NFS LOOKUPP).
-    LookupParent { fs: FsId, dir: InodeId },
-    GetAttr { fs: FsId, ino: InodeId },
-    ReadLink { fs: FsId, ino: InodeId },
+    LookupParent {
+        fs: FsId,
+        dir: InodeId,
+    },
+    GetAttr {
+        fs: FsId,
+        ino: InodeId,
+    },
+    ReadLink {
+        fs: FsId,
+        ino: InodeId,
+    },
     /// Entries whose cookie is greater than `after_cookie` (0 starts at the beginning),
     /// at most `limit` of them.
-    ReadDir { fs: FsId, dir: InodeId, after_cookie: u64, limit: u32 },
-    GetClient { client: u64 },
+    ReadDir {
+        fs: FsId,
+        dir: InodeId,
+        after_cookie: u64,
+        limit: u32,
+    },
+    GetClient {
+        client: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

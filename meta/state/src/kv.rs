@@ -157,59 +157,98 @@ impl<R: KvRead + ?Sized> KvRead for Txn<'_, R> {
         end: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Key, Value)>, MetaError> {
-        // Merge the base's rows with our overlay. Deleted rows in the overlay can hide base
-        // rows, so keep asking the base for more until `limit` survivors or the end.
-        let lower = Bound::Included((table, start.to_vec()));
-        let upper = match end {
-            Some(e) => Bound::Excluded((table, e.to_vec())),
-            None => Bound::Excluded((next_table_bound(table), Vec::new())),
-        };
-        let overlay: Vec<(&Key, &Option<Value>)> = self
+        if limit == 0 || end.is_some_and(|e| e <= start) {
+            return Ok(Vec::new());
+        }
+        // The overlay's rows in range, deletions included: a deletion hides the base row
+        // with the same key. `take_while` on the table instead of a computed upper bound
+        // keeps the last table (which has no successor) as easy as the others.
+        let overlay: Vec<(&[u8], Option<&Value>)> = self
             .writes
             .writes
-            .range((lower, upper))
-            .map(|((_, k), v)| (k, v))
+            .range((Bound::Included((table, start.to_vec())), Bound::Unbounded))
+            .take_while(|((t, k), _)| *t == table && end.is_none_or(|e| k.as_slice() < e))
+            .map(|((_, k), v)| (k.as_slice(), v.as_ref()))
             .collect();
-        let mut out: BTreeMap<Key, Value> = BTreeMap::new();
-        let mut cursor = start.to_vec();
-        loop {
-            let batch = self.base.scan(table, &cursor, end, limit.max(16))?;
-            let exhausted = batch.len() < limit.max(16);
-            let last = batch.last().map(|(k, _)| k.clone());
-            for (k, v) in batch {
-                out.insert(k, v);
-            }
-            for (k, v) in &overlay {
-                if last.as_ref().is_none_or(|l| *k <= l) || exhausted {
-                    match v {
-                        Some(v) => out.insert((*k).clone(), v.clone()),
-                        None => out.remove(*k),
-                    };
+        // Each deletion can hide at most one base row, so asking the base for that many
+        // extra rows usually finishes in one round; the loop covers the rest.
+        let deletions = overlay.iter().filter(|(_, v)| v.is_none()).count();
+        let batch = limit.saturating_add(deletions);
+        let mut base = BaseCursor {
+            base: self.base,
+            table,
+            next: start.to_vec(),
+            end,
+            batch,
+            buffered: Vec::new().into_iter().peekable(),
+            exhausted: false,
+        };
+        let mut overlay = overlay.into_iter().peekable();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let base_key = base.peek_key()?;
+            let over_key = overlay.peek().map(|(k, _)| *k);
+            let take_overlay = match (base_key.as_deref(), over_key) {
+                (None, None) => break,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some(b), Some(o)) => {
+                    if b == o {
+                        // The overlay shadows this base row, whatever it holds.
+                        base.skip();
+                    }
+                    o <= b
                 }
-            }
-            if out.len() >= limit || exhausted {
-                break;
-            }
-            match last {
-                Some(mut l) => {
-                    l.push(0);
-                    cursor = l;
+            };
+            if take_overlay {
+                let (k, v) = overlay.next().expect("peeked");
+                if let Some(v) = v {
+                    out.push((k.to_vec(), v.clone()));
                 }
-                None => break,
+            } else {
+                out.push(base.take().expect("peeked"));
             }
         }
-        // Overlay rows beyond the base's last row are only added once the base is exhausted;
-        // if the base stopped early, rows past its last key were already excluded above.
-        Ok(out.into_iter().take(limit).collect())
+        Ok(out)
     }
 }
 
-fn next_table_bound(table: Table) -> Table {
-    // BTreeMap ranges need an exclusive upper bound past every key of `table`: the next
-    // table in order works, and System (the last) has nothing after it, so scanning past
-    // it is handled by the Unbounded arm in the caller's use.
-    let i = Table::ALL.iter().position(|t| *t == table).unwrap_or(0);
-    Table::ALL.get(i + 1).copied().unwrap_or(Table::System)
+/// Pages through the base in key order, fetching `batch` rows at a time.
+struct BaseCursor<'a, 'e, R: KvRead + ?Sized> {
+    base: &'a R,
+    table: Table,
+    /// Smallest key not fetched yet.
+    next: Key,
+    end: Option<&'e [u8]>,
+    batch: usize,
+    buffered: std::iter::Peekable<std::vec::IntoIter<(Key, Value)>>,
+    exhausted: bool,
+}
+
+impl<R: KvRead + ?Sized> BaseCursor<'_, '_, R> {
+    fn peek_key(&mut self) -> Result<Option<Key>, MetaError> {
+        if self.buffered.peek().is_none() && !self.exhausted {
+            let rows = self
+                .base
+                .scan(self.table, &self.next, self.end, self.batch)?;
+            self.exhausted = rows.len() < self.batch;
+            if let Some((last, _)) = rows.last() {
+                // The smallest key greater than `last`.
+                self.next = last.clone();
+                self.next.push(0);
+            }
+            self.buffered = rows.into_iter().peekable();
+        }
+        Ok(self.buffered.peek().map(|(k, _)| k.clone()))
+    }
+
+    fn skip(&mut self) {
+        self.buffered.next();
+    }
+
+    fn take(&mut self) -> Option<(Key, Value)> {
+        self.buffered.next()
+    }
 }
 
 /// A plain in-memory table set, for tests and as the simplest engine.

@@ -13,6 +13,7 @@
 pub mod codec;
 pub mod command;
 pub mod error;
+mod keys;
 pub mod kv;
 pub mod name;
 pub mod nfs_state;

@@ -1,0 +1,164 @@
+//! `bucketfs meta serve`: one metadata node in the foreground.
+//!
+//! Start-up order matters for the error a user sees first: the data dir is opened (and its
+//! identity checked) before anything listens, the listener is bound before the node joins
+//! the cluster, and `--init` is applied only once the node serves, because the other members
+//! must be able to answer its first election.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bucketfs_meta_rocks::{NodeIdentity, RocksBackend};
+use bucketfs_meta_server::{GrpcNetwork, MetaNode, NodeConfig};
+use bucketfs_runtime::SystemClock;
+use clap::Args;
+
+use crate::cluster_arg::{check_addr, parse_members};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// This node's Raft id (1, 2, ...). Never reuse the id of a node that was removed.
+    #[arg(long)]
+    id: u64,
+    /// Address to listen on for peers and clients.
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    listen: String,
+    /// Address other nodes and clients use to reach this node (defaults to --listen).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Directory of this node's RocksDB store (created on first start).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Name of the cluster; recorded in the data dir, which then refuses any other.
+    #[arg(long, default_value = "bucketfs")]
+    cluster_id: String,
+    /// Bootstrap a new cluster with these voters, ID=HOST:PORT[,ID=HOST:PORT...]. Give it to
+    /// one node; it is ignored when the data dir already holds a log.
+    #[arg(long)]
+    init: Option<String>,
+    /// Leader heartbeat interval.
+    #[arg(long, default_value_t = 150)]
+    heartbeat_ms: u64,
+    /// Minimum election timeout; the maximum is twice this.
+    #[arg(long, default_value_t = 1000)]
+    election_timeout_ms: u64,
+    /// Build a snapshot after this many applied entries.
+    #[arg(long, default_value_t = 20_000)]
+    snapshot_every: u64,
+    /// Entries kept in the log after a snapshot, so briefly lagging followers catch up from
+    /// the log.
+    #[arg(long, default_value_t = 5_000)]
+    keep_logs: u64,
+}
+
+impl ServeArgs {
+    fn node_config(&self, advertise: &str) -> NodeConfig {
+        let mut c = NodeConfig::new(self.id, advertise);
+        c.cluster_name = self.cluster_id.clone();
+        c.heartbeat_interval = Duration::from_millis(self.heartbeat_ms);
+        c.election_timeout_min = Duration::from_millis(self.election_timeout_ms);
+        c.election_timeout_max = Duration::from_millis(self.election_timeout_ms * 2);
+        c.snapshot_every_logs = Some(self.snapshot_every);
+        c.logs_kept_after_snapshot = self.keep_logs;
+        c.replication_lag_threshold = c.replication_lag_threshold.max(self.snapshot_every);
+        c
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.id == 0 {
+        bail!("--id 0 is reserved; number nodes from 1");
+    }
+    check_addr(&args.listen).context("--listen")?;
+    let advertise = args.advertise.clone().unwrap_or_else(|| args.listen.clone());
+    check_addr(&advertise).context("--advertise")?;
+    let init = args.init.as_deref().map(parse_members).transpose()?;
+    if let Some(members) = &init
+        && members.get(&args.id) != Some(&advertise)
+    {
+        bail!(
+            "--init must list this node as {}={advertise} (its --id and advertised address)",
+            args.id
+        );
+    }
+    let config = args.node_config(&advertise);
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid setting {}: {}", e.field, e.reason))?;
+
+    let identity = NodeIdentity {
+        cluster_id: args.cluster_id.clone(),
+        node_id: args.id,
+    };
+    let backend = RocksBackend::open(&args.data_dir, &identity, true)
+        .with_context(|| format!("opening the data dir {}", args.data_dir.display()))?;
+    let (log, sm) = backend.into_stores();
+
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}: is another node running there? choose another --listen",
+                args.listen
+            )
+        })?;
+
+    let node = MetaNode::start(config, log, sm, GrpcNetwork::new(args.id), Arc::new(SystemClock))
+        .await
+        .context("starting the Raft node")?;
+    tracing::info!(id = args.id, listen = %args.listen, advertise = %advertise,
+        data_dir = %args.data_dir.display(), "serving");
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(bucketfs_meta_server::serve(node.clone(), listener, async {
+        let _ = stop_rx.await;
+    }));
+
+    if let Some(members) = init {
+        if node.status().last_log_index.is_none() {
+            node.initialize(members)
+                .await
+                .context("initializing the cluster (--init)")?;
+            tracing::info!("cluster initialized");
+        } else {
+            tracing::info!("data dir already holds a log; --init ignored");
+        }
+    }
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(());
+    let served = server.await;
+    node.shutdown().await;
+    match served {
+        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
+        Ok(Err(e)) => Err(e).context("serving"),
+        Err(e) => Err(e).context("the server task failed"),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
