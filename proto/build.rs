@@ -1,7 +1,10 @@
 //! Compiles the .proto contract with protox (pure Rust), so no protoc binary is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/bucketfs/v1/raft.proto", "proto/bucketfs/v1/meta.proto"];
+    let files = [
+        "proto/bucketfs/v1/raft.proto",
+        "proto/bucketfs/v1/meta.proto",
+    ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");
     }

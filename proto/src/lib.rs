@@ -22,5 +22,7 @@ pub mod pb {
 }
 
 pub use convert::DecodeError;
-pub use types::{LeaderHint, Member, MembershipChange, MembershipStatus, NodeStatus, ReadConsistency, Role};
+pub use types::{
+    LeaderHint, Member, MembershipChange, MembershipStatus, NodeStatus, ReadConsistency, Role,
+};
 pub use wire_error::WireError;

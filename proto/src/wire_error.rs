@@ -135,6 +135,9 @@ mod tests {
 
     #[test]
     fn a_plain_transport_status_is_not_a_bucketfs_error() {
-        assert_eq!(WireError::from_status(&Status::unavailable("connection refused")), None);
+        assert_eq!(
+            WireError::from_status(&Status::unavailable("connection refused")),
+            None
+        );
     }
 }

@@ -217,8 +217,10 @@ impl Cluster {
         self.net.down(id);
         let lost = slot.disk.unsynced_writes();
         slot.disk.crash();
-        self.trace
-            .event(format!("n{id}"), format_args!("crashed ({lost} unsynced writes lost)"));
+        self.trace.event(
+            format!("n{id}"),
+            format_args!("crashed ({lost} unsynced writes lost)"),
+        );
         // The dead process's tasks unwind on their own; nothing waits for them.
         tokio::spawn(async move { node.shutdown().await });
     }

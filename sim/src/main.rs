@@ -16,7 +16,10 @@ use bucketfs_sim::trace::Keep;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(name = "bucketfs-sim", about = "Deterministic simulation of the bucketfs metadata cluster")]
+#[command(
+    name = "bucketfs-sim",
+    about = "Deterministic simulation of the bucketfs metadata cluster"
+)]
 struct Args {
     /// Number of seeds to run.
     #[arg(long, default_value_t = 20)]

@@ -27,11 +27,21 @@ pub enum Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NsOp {
     /// Guarded create of a file or an (empty) directory.
-    Create { name: u8, kind: Kind },
+    Create {
+        name: u8,
+        kind: Kind,
+    },
     /// REMOVE of whatever the name holds.
-    Remove { name: u8 },
-    Rename { from: u8, to: u8 },
-    Lookup { name: u8 },
+    Remove {
+        name: u8,
+    },
+    Rename {
+        from: u8,
+        to: u8,
+    },
+    Lookup {
+        name: u8,
+    },
     ReadDir,
     /// GETATTR of the root: its link count counts the subdirectories.
     GetAttrRoot,
@@ -39,7 +49,10 @@ pub enum NsOp {
 
 impl NsOp {
     pub fn is_read(&self) -> bool {
-        matches!(self, NsOp::Lookup { .. } | NsOp::ReadDir | NsOp::GetAttrRoot)
+        matches!(
+            self,
+            NsOp::Lookup { .. } | NsOp::ReadDir | NsOp::GetAttrRoot
+        )
     }
 }
 
@@ -194,11 +207,20 @@ mod tests {
     #[test]
     fn posix_rules_of_the_flat_namespace() {
         let s = NsState::default();
-        let (s, r) = s.step(&NsOp::Create { name: 0, kind: Kind::File });
+        let (s, r) = s.step(&NsOp::Create {
+            name: 0,
+            kind: Kind::File,
+        });
         assert_eq!(r, Answer::Done);
-        let (s, r) = s.step(&NsOp::Create { name: 0, kind: Kind::Dir });
+        let (s, r) = s.step(&NsOp::Create {
+            name: 0,
+            kind: Kind::Dir,
+        });
         assert_eq!(r, Answer::Refused(Refusal::Exists));
-        let (s, _) = s.step(&NsOp::Create { name: 1, kind: Kind::Dir });
+        let (s, _) = s.step(&NsOp::Create {
+            name: 1,
+            kind: Kind::Dir,
+        });
         assert_eq!(s.step(&NsOp::GetAttrRoot).1, Answer::RootLinks(3));
         assert_eq!(
             s.step(&NsOp::Rename { from: 0, to: 1 }).1,
@@ -222,6 +244,9 @@ mod tests {
             s4.step(&NsOp::Lookup { name: 1 }).1,
             Answer::Refused(Refusal::NotFound)
         );
-        assert_eq!(s4.step(&NsOp::Lookup { name: 2 }).1, Answer::Found(Kind::File));
+        assert_eq!(
+            s4.step(&NsOp::Lookup { name: 2 }).1,
+            Answer::Found(Kind::File)
+        );
     }
 }

@@ -337,6 +337,10 @@ impl<S: Clone + Send + 'static> Net<S> {
             );
             return std::future::pending().await;
         }
+        self.trace.event(
+            addr_name(from),
+            format_args!("{what} -> {}: ok", addr_name(to)),
+        );
         Ok(reply)
     }
 
@@ -412,9 +416,13 @@ mod tests {
     }
 
     async fn bump(net: &Net<Counter>, from: Addr) -> Result<u64, NetError> {
-        net.call(from, 1, "bump", Duration::from_millis(100), |c: Counter| async move {
-            c.0.fetch_add(1, Ordering::SeqCst) + 1
-        })
+        net.call(
+            from,
+            1,
+            "bump",
+            Duration::from_millis(100),
+            |c: Counter| async move { c.0.fetch_add(1, Ordering::SeqCst) + 1 },
+        )
         .await
     }
 
@@ -455,10 +463,16 @@ mod tests {
         // A slow handler: the host crashes while it works.
         let n2 = net.clone();
         let slow = tokio::spawn(async move {
-            n2.call(CLIENT_BASE, 1, "slow", Duration::from_secs(1), |c: Counter| async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                c.0.fetch_add(1, Ordering::SeqCst);
-            })
+            n2.call(
+                CLIENT_BASE,
+                1,
+                "slow",
+                Duration::from_secs(1),
+                |c: Counter| async move {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    c.0.fetch_add(1, Ordering::SeqCst);
+                },
+            )
             .await
         });
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -74,7 +74,10 @@ impl Observer {
                 .iter()
                 .map(|(n, how)| format!("n{n} ({how})"))
                 .collect();
-            let msg = format!("election safety: term {term} has two leaders: {}", who.join(", "));
+            let msg = format!(
+                "election safety: term {term} has two leaders: {}",
+                who.join(", ")
+            );
             l.split_terms.insert(term);
             l.violations.push(msg.clone());
             drop(l);
@@ -105,7 +108,14 @@ impl Observer {
                         EntryPayload::Normal(p) => Some(p.0.clone()),
                         _ => None,
                     };
-                    l.entries.insert(id, WireEntry { prev, hash, proposal });
+                    l.entries.insert(
+                        id,
+                        WireEntry {
+                            prev,
+                            hash,
+                            proposal,
+                        },
+                    );
                 }
             }
             prev = Some(id);
@@ -121,7 +131,9 @@ impl Observer {
         let mut cur = Some(tip);
         while let Some(id) = cur {
             let Some(e) = l.entries.get(&id) else {
-                return Err(format!("entry {id:?} of the committed log was never seen on the wire"));
+                return Err(format!(
+                    "entry {id:?} of the committed log was never seen on the wire"
+                ));
             };
             out.push((id, e.clone()));
             cur = e.prev;

@@ -13,13 +13,15 @@ use std::fmt;
 use std::future::Future;
 
 use bucketfs_meta_store::{MetaRaft, Node, NodeId, Snapshot, SnapshotData, TypeConfig, Vote};
-use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable};
+use openraft::RPCTypes;
+use openraft::error::{
+    NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
     TransferLeaderResponse, VoteRequest, VoteResponse,
 };
-use openraft::RPCTypes;
 
 use crate::net::{Net, NetError};
 use crate::observer::{Observer, lid};
@@ -126,8 +128,11 @@ impl<S: RaftHost> RaftNetworkV2<TypeConfig> for SimPeer<S> {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         if rpc.vote.committed {
-            self.observer
-                .saw_leader(rpc.vote.leader_id.term, rpc.vote.leader_id.node_id, "sent AppendEntries");
+            self.observer.saw_leader(
+                rpc.vote.leader_id.term,
+                rpc.vote.leader_id.node_id,
+                "sent AppendEntries",
+            );
         }
         self.observer
             .saw_entries(rpc.prev_log_id.as_ref(), &rpc.entries);
@@ -138,9 +143,12 @@ impl<S: RaftHost> RaftNetworkV2<TypeConfig> for SimPeer<S> {
             rpc.entries.len(),
             rpc.leader_commit.as_ref().map(|l| lid(l).2),
         );
-        self.rpc(RPCTypes::AppendEntries, what, &option, move |h: S| async move {
-            h.raft().append_entries(rpc).await
-        })
+        self.rpc(
+            RPCTypes::AppendEntries,
+            what,
+            &option,
+            move |h: S| async move { h.raft().append_entries(rpc).await },
+        )
         .await
     }
 
@@ -180,9 +188,12 @@ impl<S: RaftHost> RaftNetworkV2<TypeConfig> for SimPeer<S> {
             snapshot.meta.last_log_id.as_ref().map(|l| lid(l).2),
             snapshot.snapshot.len()
         );
-        let call = self.rpc(RPCTypes::InstallSnapshot, what, &option, move |h: S| async move {
-            h.raft().install_full_snapshot(vote, snapshot).await
-        });
+        let call = self.rpc(
+            RPCTypes::InstallSnapshot,
+            what,
+            &option,
+            move |h: S| async move { h.raft().install_full_snapshot(vote, snapshot).await },
+        );
         tokio::select! {
             biased;
             closed = cancel => Err(StreamingError::Closed(closed)),

@@ -21,8 +21,8 @@ use std::time::Duration;
 use bucketfs_meta_server::MetaNode;
 use bucketfs_meta_store::{LogId, MemDisk, MemStateBackend, StateBackend};
 use bucketfs_runtime::Entropy;
-use openraft::storage::RaftLogStorage;
 use openraft::RaftLogReader;
+use openraft::storage::RaftLogStorage;
 use tokio::time::Instant;
 
 use crate::checkers::exactly_once::NodeState;
@@ -110,14 +110,11 @@ impl Report {
 pub fn run_seed(cfg: &RunConfig) -> Report {
     // openraft draws election timeouts from a thread-local generator (meta/store's runtime):
     // reset it so the draws depend on the seed only, not on earlier runs on this thread.
-    bucketfs_meta_store::seed_thread_rng(cfg.seed ^ 0x5eed_0f_0a11_0e1e);
+    bucketfs_meta_store::seed_thread_rng(cfg.seed ^ 0x5eed_0f0a_110e_1e00);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .rng_seed(tokio::runtime::RngSeed::from_bytes(&cfg.seed.to_le_bytes()))
-        // A panic in any task (openraft's core included) ends the run as a failure instead
-        // of silently killing one node.
-        .unhandled_panic(tokio::runtime::UnhandledPanic::ShutdownRuntime)
         .build();
     let runtime = match runtime {
         Ok(rt) => rt,
@@ -129,13 +126,19 @@ pub fn run_seed(cfg: &RunConfig) -> Report {
             };
         }
     };
-    let trace = Trace::new(runtime.block_on(async { Instant::now() }), cfg.keep, cfg.echo);
+    let trace = Trace::new(
+        runtime.block_on(async { Instant::now() }),
+        cfg.keep,
+        cfg.echo,
+    );
+    panics::start_recording();
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(run(cfg, trace.clone()))
     }));
     // Dropping the runtime drops every task still parked (nodes, leftover handlers).
     drop(runtime);
-    let (summary, failures) = match result {
+    let panicked = panics::stop_recording();
+    let (summary, mut failures) = match result {
         Ok(r) => r,
         Err(panic) => {
             let msg = panic
@@ -146,14 +149,59 @@ pub fn run_seed(cfg: &RunConfig) -> Report {
             (String::new(), vec![format!("panic: {msg}")])
         }
     };
+    // Panics inside spawned tasks (a node's Raft core, say) do not reach `block_on`: tokio
+    // catches them and the node just stops. Each one is a bug of the code under test.
+    failures.extend(
+        panicked
+            .into_iter()
+            .map(|p| format!("a task panicked: {p}")),
+    );
     Report {
         seed: cfg.seed,
         digest: trace.digest(),
         events: trace.events(),
-        virtual_time: trace.elapsed(),
+        virtual_time: trace.last_event_at(),
         summary,
         failures,
         trace: trace.lines(),
+    }
+}
+
+/// Records the panics of the current thread's run instead of printing them.
+mod panics {
+    use std::cell::RefCell;
+    use std::sync::Once;
+
+    thread_local! {
+        static RECORDED: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+    }
+
+    static HOOK: Once = Once::new();
+
+    pub fn start_recording() {
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let recorded = RECORDED.with(|r| match r.try_borrow_mut() {
+                    Ok(mut r) => match r.as_mut() {
+                        Some(list) => {
+                            list.push(info.to_string().replace('\n', " "));
+                            true
+                        }
+                        None => false,
+                    },
+                    Err(_) => false,
+                });
+                if !recorded {
+                    previous(info);
+                }
+            }));
+        });
+        RECORDED.with(|r| *r.borrow_mut() = Some(Vec::new()));
+    }
+
+    pub fn stop_recording() -> Vec<String> {
+        RECORDED.with(|r| r.borrow_mut().take().unwrap_or_default())
     }
 }
 
@@ -340,7 +388,10 @@ async fn run(cfg: &RunConfig, trace: Trace) -> (String, Vec<String>) {
         )),
     }
     for f in &failures {
-        trace.event("checker", format_args!("FAIL {}", f.lines().next().unwrap_or("")));
+        trace.event(
+            "checker",
+            format_args!("FAIL {}", f.lines().next().unwrap_or("")),
+        );
     }
     trace.event("sim", format_args!("done: {summary}"));
     (summary, failures)
@@ -386,7 +437,10 @@ async fn read_disk(disk: &MemDisk) -> Result<DiskView, String> {
         .export()
         .map_err(|e| e.to_string())?;
     let state = log.get_log_state().await.map_err(|e| e.to_string())?;
-    let first = state.last_purged_log_id.as_ref().map_or(0, |l| l.index() + 1);
+    let first = state
+        .last_purged_log_id
+        .as_ref()
+        .map_or(0, |l| l.index() + 1);
     let last = state.last_log_id.as_ref().map_or(0, LogId::index);
     let entries = if state.last_log_id.is_some() && first <= last {
         log.try_get_log_entries(first..=last)

@@ -55,6 +55,8 @@ struct Inner {
     start: Instant,
     digest: Fnv64,
     events: u64,
+    /// Virtual time of the latest event.
+    last: std::time::Duration,
     keep: Keep,
     lines: std::collections::VecDeque<String>,
     echo: bool,
@@ -75,6 +77,7 @@ impl Trace {
                 start,
                 digest: Fnv64::new(),
                 events: 0,
+                last: std::time::Duration::ZERO,
                 keep,
                 lines: std::collections::VecDeque::new(),
                 echo,
@@ -86,6 +89,7 @@ impl Trace {
     pub fn event(&self, who: impl Display, what: impl Display) {
         let mut inner = self.lock();
         let t = Instant::now().saturating_duration_since(inner.start);
+        inner.last = t;
         let line = format!(
             "{:>6}.{:03} {who:<8} {what}",
             t.as_millis(),
@@ -123,9 +127,9 @@ impl Trace {
         self.lock().lines.iter().cloned().collect()
     }
 
-    /// Virtual time since the start of the run.
-    pub fn elapsed(&self) -> std::time::Duration {
-        Instant::now().saturating_duration_since(self.lock().start)
+    /// Virtual time of the latest event (readable after the run's runtime is gone).
+    pub fn last_event_at(&self) -> std::time::Duration {
+        self.lock().last
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -183,7 +187,11 @@ mod tests {
         d.event("n1", "x");
         d.event("n2", "y");
         d.event("n3", "z");
-        assert_ne!(a.digest(), d.digest(), "the virtual time is part of each event");
+        assert_ne!(
+            a.digest(),
+            d.digest(),
+            "the virtual time is part of each event"
+        );
         assert_eq!(a.lines().len(), 2, "tail keeps the last two");
         assert_eq!(b.lines().len(), 2);
     }

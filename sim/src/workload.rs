@@ -86,6 +86,8 @@ pub struct Client<S> {
     /// Sequence numbers given up on without a reply.
     abandoned: std::collections::BTreeSet<u64>,
     leader_guess: u64,
+    /// Sequence number of the latest attempt sent.
+    last_sent_seq: u64,
     cfg: ClientConfig,
     net: Net<S>,
     entropy: Entropy,
@@ -98,7 +100,10 @@ pub struct Client<S> {
 enum Settled<T> {
     Reply(T),
     /// Gave up; `maybe_applied` when some attempt might have been executed.
-    GaveUp { maybe_applied: bool, last: String },
+    GaveUp {
+        maybe_applied: bool,
+        last: String,
+    },
 }
 
 impl<S: MetaService> Client<S> {
@@ -120,6 +125,7 @@ impl<S: MetaService> Client<S> {
             next_seq: 1,
             abandoned: Default::default(),
             leader_guess,
+            last_sent_seq: 0,
             cfg,
             net,
             entropy,
@@ -165,7 +171,9 @@ impl<S: MetaService> Client<S> {
         while Instant::now() < stop_at {
             let op = self.pick_op();
             self.perform(fs, op).await;
-            let think = self.entropy.below(self.cfg.think_max.as_micros() as u64 + 1);
+            let think = self
+                .entropy
+                .below(self.cfg.think_max.as_micros() as u64 + 1);
             tokio::time::sleep(Duration::from_micros(think)).await;
         }
     }
@@ -206,9 +214,10 @@ impl<S: MetaService> Client<S> {
                 Settled::GaveUp { last, .. } => Outcome::Unknown(last),
             }
         } else {
-            self.history
-                .set_request(id, self.id.0, self.next_seq);
-            match self.mutate(command_of(fs, &op), budget).await {
+            let settled = self.mutate(command_of(fs, &op), budget).await;
+            // The seq of the attempt that was answered (only the broken client changes it).
+            self.history.set_request(id, self.id.0, self.last_sent_seq);
+            match settled {
                 Settled::Reply(r) => Outcome::Ok(write_answer(&r)),
                 Settled::GaveUp {
                     maybe_applied: true,
@@ -224,8 +233,10 @@ impl<S: MetaService> Client<S> {
             Outcome::Ok(a) => a.to_string(),
             other => format!("{other:?}"),
         };
-        self.trace.event(self.who(), format_args!("return {op}: {shown}"));
-        self.history.finish(id, outcome.clone(), self.start.elapsed());
+        self.trace
+            .event(self.who(), format_args!("return {op}: {shown}"));
+        self.history
+            .finish(id, outcome.clone(), self.start.elapsed());
         outcome
     }
 
@@ -244,6 +255,7 @@ impl<S: MetaService> Client<S> {
                 } else {
                     seq
                 };
+                this.last_sent_seq = s;
                 let command = command.clone();
                 let what = format!("write #{s}");
                 let net = this.net.clone();
@@ -269,6 +281,10 @@ impl<S: MetaService> Client<S> {
         budget: Duration,
     ) -> Settled<Result<QueryReply, NsError>> {
         let linearizable = !self.cfg.stale_reads;
+        if self.cfg.stale_reads {
+            // The broken client reads from any node, the way a careless cache would.
+            self.leader_guess = 1 + self.entropy.below(self.cfg.nodes);
+        }
         self.attempts(budget, move |this, to, _| {
             let query = query.clone();
             let net = this.net.clone();
@@ -450,5 +466,84 @@ pub fn read_answer(op: &NsOp, r: &Result<QueryReply, NsError>) -> Answer {
         }
         (NsOp::GetAttrRoot, Ok(QueryReply::Inode(i))) => Answer::RootLinks(i.nlink),
         (_, Ok(other)) => Answer::Unexpected(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bucketfs_meta_state::Proposal;
+    use bucketfs_meta_state::kv::{MemKv, Txn};
+    use bucketfs_meta_state::types::Timestamp;
+
+    use super::*;
+
+    /// The model must state the same rules as the real state machine, or the linearizability
+    /// checker would report the difference as a violation. Random sequential histories, run
+    /// through both, must get the same abstract replies.
+    #[test]
+    fn model_agrees_with_state_machine() {
+        let entropy = Entropy::seeded(11);
+        for round in 0..40 {
+            let mut kv = MemKv::default();
+            let mut index = 0;
+            let mut propose = |kv: &mut MemKv, command: Command| {
+                index += 1;
+                let proposal = Proposal {
+                    client: ClientId(1),
+                    seq: index,
+                    ack_below: index,
+                    now: Timestamp::new(1_700_000_000, index as u32),
+                    command,
+                };
+                let mut txn = Txn::new(&*kv);
+                let r = bucketfs_meta_state::apply(&mut txn, index, &proposal).unwrap();
+                let writes = txn.into_writes();
+                kv.apply(writes);
+                r
+            };
+            let fs = match propose(
+                &mut kv,
+                Command::CreateFs {
+                    name: "m".into(),
+                    bucket: "b".into(),
+                    prefix: String::new(),
+                },
+            ) {
+                Ok(Reply::Fs(info)) => info.id,
+                other => panic!("CreateFs: {other:?}"),
+            };
+            let mut state = NsState::default();
+            for step in 0..60 {
+                let n = NAMES.len() as u64;
+                let name = entropy.below(n) as u8;
+                let kind = if entropy.chance(0.4) {
+                    Kind::Dir
+                } else {
+                    Kind::File
+                };
+                let op = match entropy.below(6) {
+                    0 | 1 => NsOp::Create { name, kind },
+                    2 => NsOp::Remove { name },
+                    3 => NsOp::Rename {
+                        from: name,
+                        to: entropy.below(n) as u8,
+                    },
+                    4 => NsOp::Lookup { name },
+                    _ => [NsOp::ReadDir, NsOp::GetAttrRoot][entropy.below(2) as usize],
+                };
+                let real = if op.is_read() {
+                    let r = bucketfs_meta_state::query(&kv, &request_query(fs, &op)).unwrap();
+                    read_answer(&op, &r)
+                } else {
+                    write_answer(&propose(&mut kv, command_of(fs, &op)))
+                };
+                let (next, expected) = state.step(&op);
+                assert_eq!(
+                    real, expected,
+                    "round {round} step {step}: {op} in state {state}"
+                );
+                state = next;
+            }
+        }
     }
 }

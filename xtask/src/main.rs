@@ -21,8 +21,28 @@ fn ci() -> ExitCode {
     let steps: [(&str, &[&str]); 4] = [
         ("format", &["fmt", "--all", "--check"]),
         ("build", &["build", "--workspace", "--all-targets"]),
-        ("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
-        ("tests", &["nextest", "run", "--workspace", "--profile", "ci", "--no-tests=fail"]),
+        (
+            "clippy",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        (
+            "tests",
+            &[
+                "nextest",
+                "run",
+                "--workspace",
+                "--profile",
+                "ci",
+                "--no-tests=fail",
+            ],
+        ),
     ];
     for (name, args) in steps {
         #[allow(clippy::disallowed_methods)] // wall time of a CI step, reported to a human

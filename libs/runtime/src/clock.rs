@@ -63,7 +63,9 @@ impl Clock for SimClock {
     }
 
     fn wall_nanos(&self) -> i128 {
-        let elapsed = Instant::now().saturating_duration_since(self.start).as_nanos() as i128;
+        let elapsed = Instant::now()
+            .saturating_duration_since(self.start)
+            .as_nanos() as i128;
         self.epoch_nanos + elapsed + self.offset_nanos.load(Ordering::Relaxed) as i128
     }
 }

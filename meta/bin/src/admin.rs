@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use bucketfs_meta_client::{ClientOptions, MetaClient, MembershipStatus, NodeStatus};
+use bucketfs_meta_client::{ClientOptions, MembershipStatus, MetaClient, NodeStatus};
 use clap::{Args, Subcommand};
 
 use crate::cluster_arg::{check_addr, parse_addrs};
@@ -135,8 +135,16 @@ fn print_membership(m: &MembershipStatus) {
     println!(
         "membership (log index {}, {}{}):",
         opt(m.log_index),
-        if m.committed { "committed" } else { "not yet committed" },
-        if m.joint { ", joint change in progress" } else { "" }
+        if m.committed {
+            "committed"
+        } else {
+            "not yet committed"
+        },
+        if m.joint {
+            ", joint change in progress"
+        } else {
+            ""
+        }
     );
     println!("  voters:   {}", list(&m.voters));
     println!("  learners: {}", list(&m.learners));
@@ -158,7 +166,10 @@ pub async fn members(cmd: MembersCommand) -> anyhow::Result<ExitCode> {
                 .add_learner(id, addr.clone(), true)
                 .await
                 .with_context(|| format!("adding node {id} ({addr}) as a learner"))?;
-            println!("node {id} ({addr}) is a learner (log index {})", change.log_index);
+            println!(
+                "node {id} ({addr}) is a learner (log index {})",
+                change.log_index
+            );
             if learner_only {
                 return Ok(ExitCode::SUCCESS);
             }

@@ -191,7 +191,9 @@ async fn run_phase(target: &Arc<Target>, phase: Phase, ops: u64, concurrency: u6
             }
             Err(e) => {
                 report.errors += 1;
-                report.first_error.get_or_insert(format!("worker failed: {e}"));
+                report
+                    .first_error
+                    .get_or_insert(format!("worker failed: {e}"));
             }
         }
     }

@@ -73,7 +73,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         bail!("--id 0 is reserved; number nodes from 1");
     }
     check_addr(&args.listen).context("--listen")?;
-    let advertise = args.advertise.clone().unwrap_or_else(|| args.listen.clone());
+    let advertise = args
+        .advertise
+        .clone()
+        .unwrap_or_else(|| args.listen.clone());
     check_addr(&advertise).context("--advertise")?;
     let init = args.init.as_deref().map(parse_members).transpose()?;
     if let Some(members) = &init
@@ -106,9 +109,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
 
-    let node = MetaNode::start(config, log, sm, GrpcNetwork::new(args.id), Arc::new(SystemClock))
-        .await
-        .context("starting the Raft node")?;
+    let node = MetaNode::start(
+        config,
+        log,
+        sm,
+        GrpcNetwork::new(args.id),
+        Arc::new(SystemClock),
+    )
+    .await
+    .context("starting the Raft node")?;
     tracing::info!(id = args.id, listen = %args.listen, advertise = %advertise,
         data_dir = %args.data_dir.display(), "serving");
 

@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bucketfs_meta_client::{ReadConsistency, Role};
@@ -71,37 +73,70 @@ async fn leader_sigkill_then_restart_loses_nothing() {
     let client = cluster.client();
     let fs = create_fs(&client, "failover").await;
 
-    let mut acked = Vec::new();
-    for i in 0..40 {
-        let name = format!("before-{i}");
-        client.write(create_file(fs, name.clone())).await.expect("create");
-        acked.push(name);
+    // Four writers keep creating files while the leader is killed under them. Each keeps its
+    // (client, seq) across the failover, so every write must end acknowledged exactly once.
+    let acked = Arc::new(AtomicUsize::new(0));
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..4 {
+        let client = client.clone();
+        let acked = Arc::clone(&acked);
+        writers.spawn(async move {
+            let mut names = Vec::new();
+            for i in 0..40 {
+                let name = format!("w{w}-{i}");
+                client
+                    .write(create_file(fs, name.clone()))
+                    .await
+                    .unwrap_or_else(|e| panic!("create {name} across the failover: {e}"));
+                acked.fetch_add(1, Ordering::Relaxed);
+                names.push(name);
+            }
+            names
+        });
     }
-
+    while acked.load(Ordering::Relaxed) < 30 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let leader = cluster.wait_for_leader().await;
     cluster.kill(leader);
-
-    // The client keeps the same (client, seq) across the failover; every write must still
-    // be acknowledged exactly once.
-    for i in 0..40 {
-        let name = format!("after-{i}");
-        client.write(create_file(fs, name.clone())).await.expect("create after failover");
-        acked.push(name);
+    let mut names = Vec::new();
+    while let Some(done) = writers.join_next().await {
+        names.extend(done.expect("writer"));
     }
+    assert_eq!(names.len(), 160);
+
     let new_leader = cluster.wait_for_leader().await;
     assert_ne!(new_leader, leader, "a killed node cannot still lead");
-    assert_present(&client, fs, &acked, ReadConsistency::Linearizable).await;
+    assert_present(&client, fs, &names, ReadConsistency::Linearizable).await;
 
     cluster.restart(leader).await;
     cluster.wait_caught_up(leader).await;
     // The restarted node's own applied state has every acknowledged create.
     let local = client_for(&cluster.addr(leader)).await;
-    assert_present(&local, fs, &acked, ReadConsistency::AnyLocal).await;
+    assert_present(&local, fs, &names, ReadConsistency::AnyLocal).await;
 
-    // Writing the same name again is refused: nothing was applied twice or lost.
-    let again = client.write(create_file(fs, "before-0".into())).await;
+    // Exactly 160 entries: nothing applied twice under another name, nothing lost.
+    match client
+        .read(
+            Query::ReadDir {
+                fs,
+                dir: InodeId::ROOT,
+                after_cookie: 0,
+                limit: 1000,
+            },
+            ReadConsistency::Linearizable,
+        )
+        .await
+    {
+        Ok(QueryReply::Page(page)) => assert_eq!(page.entries.len(), 160),
+        other => panic!("readdir: {other:?}"),
+    }
+    let again = client.write(create_file(fs, "w0-0".into())).await;
     assert!(
-        matches!(again, Err(bucketfs_meta_client::ClientError::Ns(NsError::Exists))),
+        matches!(
+            again,
+            Err(bucketfs_meta_client::ClientError::Ns(NsError::Exists))
+        ),
         "{again:?}"
     );
 }
@@ -113,7 +148,10 @@ async fn full_cluster_restart_keeps_everything() {
     let fs = create_fs(&client, "restart").await;
     let names: Vec<String> = (0..30).map(|i| format!("f{i}")).collect();
     for n in &names {
-        client.write(create_file(fs, n.clone())).await.expect("create");
+        client
+            .write(create_file(fs, n.clone()))
+            .await
+            .expect("create");
     }
     for id in cluster.ids() {
         cluster.kill(id);
@@ -125,7 +163,10 @@ async fn full_cluster_restart_keeps_everything() {
     let client = cluster.client();
     assert_present(&client, fs, &names, ReadConsistency::Linearizable).await;
     // And the cluster still takes writes.
-    client.write(create_file(fs, "after-restart".into())).await.expect("create");
+    client
+        .write(create_file(fs, "after-restart".into()))
+        .await
+        .expect("create");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,12 +177,19 @@ async fn node_down_for_long_catches_up_by_snapshot() {
     let client = cluster.client();
     let fs = create_fs(&client, "snapshot").await;
     let leader = cluster.wait_for_leader().await;
-    let lagging = cluster.ids().into_iter().find(|id| *id != leader).expect("a follower");
+    let lagging = cluster
+        .ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("a follower");
     cluster.kill(lagging);
 
     let names: Vec<String> = (0..150).map(|i| format!("s{i}")).collect();
     for n in &names {
-        client.write(create_file(fs, n.clone())).await.expect("create");
+        client
+            .write(create_file(fs, n.clone()))
+            .await
+            .expect("create");
     }
     // The leader purges in the background once no replication stream still needs the
     // entries; give it a moment.
@@ -161,7 +209,10 @@ async fn node_down_for_long_catches_up_by_snapshot() {
 
     cluster.restart(lagging).await;
     cluster.wait_caught_up(lagging).await;
-    let status = client.status_of(&cluster.addr(lagging)).await.expect("status");
+    let status = client
+        .status_of(&cluster.addr(lagging))
+        .await
+        .expect("status");
     assert!(
         status.snapshot_index.unwrap_or(0) > 20,
         "the lagging node should hold a snapshot: {status:?}"
@@ -180,7 +231,10 @@ async fn foreign_or_corrupt_data_dir_is_refused() {
     let out = cluster.run_serve_expect_exit(1, &["--cluster-id", "someone-else"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("someone-else") && err.contains("cluster"), "{err}");
+    assert!(
+        err.contains("someone-else") && err.contains("cluster"),
+        "{err}"
+    );
 
     let out = cluster.run_serve_expect_exit_with_id(1, 7, &[]);
     assert!(!out.status.success());
@@ -191,7 +245,10 @@ async fn foreign_or_corrupt_data_dir_is_refused() {
     let out = cluster.run_serve_expect_exit(1, &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.to_lowercase().contains("corrupt") || err.contains("cannot open"), "{err}");
+    assert!(
+        err.to_lowercase().contains("corrupt") || err.contains("cannot open"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,15 +269,25 @@ async fn members_add_then_remove_through_the_cli() {
         "--addr",
         &cluster.addr(new_id),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let status = client.status_of(&cluster.addr(new_id)).await.expect("status");
-    assert!(status.membership.voter_ids().contains(&new_id), "{status:?}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = client
+        .status_of(&cluster.addr(new_id))
+        .await
+        .expect("status");
+    assert!(
+        status.membership.voter_ids().contains(&new_id),
+        "{status:?}"
+    );
     assert_eq!(status.membership.voter_ids().len(), 4);
 
     let out = cluster.cli(&["meta", "status", "--cluster", &cluster.addr(1)]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.matches("leader").count() >= 1, true, "{text}");
+    assert!(text.contains("leader"), "{text}");
     for id in 1..=4u64 {
         assert!(text.contains(&cluster.addr(id)), "{text}");
     }
@@ -234,14 +301,24 @@ async fn members_add_then_remove_through_the_cli() {
         "--id",
         &new_id.to_string(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let leader = cluster.wait_for_leader().await;
-    let status = client.status_of(&cluster.addr(leader)).await.expect("status");
+    let status = client
+        .status_of(&cluster.addr(leader))
+        .await
+        .expect("status");
     assert_eq!(status.membership.voter_ids(), vec![1, 2, 3], "{status:?}");
     assert_eq!(status.role, Role::Leader);
 
     // Still serving writes with three voters.
     let fs = create_fs(&client, "after-remove").await;
-    client.write(create_file(fs, "x".into())).await.expect("create");
+    client
+        .write(create_file(fs, "x".into()))
+        .await
+        .expect("create");
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

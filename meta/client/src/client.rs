@@ -177,12 +177,11 @@ impl MetaClient {
             .await;
         drop(guard);
         let resp = resp?;
-        let result: ApplyResult = decode_payload("write result", &resp.result).map_err(|e| {
-            ClientError::Protocol {
+        let result: ApplyResult =
+            decode_payload("write result", &resp.result).map_err(|e| ClientError::Protocol {
                 op: "write",
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         result.map_err(ClientError::Ns)
     }
 
@@ -258,7 +257,8 @@ impl MetaClient {
         for (_, status) in &out {
             if let Ok(s) = status {
                 for m in s.membership.voters.iter().chain(&s.membership.learners) {
-                    let known = out.iter().any(|(a, _)| *a == m.addr) || discovered.contains(&m.addr);
+                    let known =
+                        out.iter().any(|(a, _)| *a == m.addr) || discovered.contains(&m.addr);
                     if !known && !m.addr.is_empty() {
                         discovered.push(m.addr.clone());
                     }
@@ -269,7 +269,10 @@ impl MetaClient {
         out
     }
 
-    async fn status_of_each(&self, addrs: Vec<String>) -> Vec<(String, Result<NodeStatus, ClientError>)> {
+    async fn status_of_each(
+        &self,
+        addrs: Vec<String>,
+    ) -> Vec<(String, Result<NodeStatus, ClientError>)> {
         let mut tasks = tokio::task::JoinSet::new();
         for (i, addr) in addrs.iter().enumerate() {
             let this = self.clone();
@@ -374,7 +377,11 @@ impl MetaClient {
         self.membership_call("change_membership", move |mut c, timeout| {
             let mut r = Request::new(req.clone());
             r.set_timeout(timeout);
-            async move { c.change_membership(r).await.map(tonic::Response::into_inner) }
+            async move {
+                c.change_membership(r)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
         })
         .instrument(span)
         .await
@@ -486,9 +493,11 @@ impl MetaClient {
             .saturating_mul(1u32 << failures.min(16))
             .min(opts.backoff_max);
         let half = step / 2;
-        let jitter_nanos = opts
-            .entropy
-            .below(u64::try_from(half.as_nanos()).unwrap_or(u64::MAX).saturating_add(1));
+        let jitter_nanos = opts.entropy.below(
+            u64::try_from(half.as_nanos())
+                .unwrap_or(u64::MAX)
+                .saturating_add(1),
+        );
         half + Duration::from_nanos(jitter_nanos)
     }
 
@@ -524,9 +533,11 @@ impl MetaClient {
             let per_attempt = budget.attempt.min(remaining);
             let (addr, channel) = self.target(target);
             attempts += 1;
-            let outcome =
-                tokio::time::timeout(per_attempt, attempt(MetaServiceClient::new(channel), per_attempt))
-                    .await;
+            let outcome = tokio::time::timeout(
+                per_attempt,
+                attempt(MetaServiceClient::new(channel), per_attempt),
+            )
+            .await;
             let status = match outcome {
                 Ok(Ok(v)) => {
                     if route == Route::Leader {
@@ -554,7 +565,9 @@ impl MetaClient {
                         _ => target = self.next_target(target),
                     }
                 }
-                Some(WireError::Invalid(message)) => return Err(ClientError::Invalid { op, message }),
+                Some(WireError::Invalid(message)) => {
+                    return Err(ClientError::Invalid { op, message });
+                }
                 Some(WireError::Membership(message)) => {
                     return Err(ClientError::Membership { op, message });
                 }

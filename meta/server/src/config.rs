@@ -42,7 +42,7 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// Production defaults for a node; set `node_id` and `advertised_addr` are given.
+    /// Production defaults for the node `node_id` reachable at `advertised_addr`.
     pub fn new(node_id: u64, advertised_addr: impl Into<String>) -> Self {
         NodeConfig {
             node_id,
@@ -70,7 +70,10 @@ impl NodeConfig {
         if self.advertised_addr.contains("://") {
             return bad(
                 "advertised_addr",
-                format!("{:?}: give host:port without a scheme", self.advertised_addr),
+                format!(
+                    "{:?}: give host:port without a scheme",
+                    self.advertised_addr
+                ),
             );
         }
         if self.heartbeat_interval < Duration::from_millis(1) {

@@ -22,7 +22,7 @@ pub mod config;
 pub mod error;
 pub mod network;
 pub mod node;
-pub mod serve;
+mod serve;
 pub mod service;
 
 pub use config::{ConfigError, NodeConfig};

@@ -17,12 +17,14 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use bucketfs_meta_store::{Snapshot, SnapshotData, SnapshotMeta, TypeConfig, Vote};
 use bucketfs_proto::convert::{decode_payload, encode_payload};
 use bucketfs_proto::pb;
 use bucketfs_proto::pb::raft_service_client::RaftServiceClient;
-use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable};
+use futures::StreamExt as _;
+use openraft::error::{
+    NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
+};
 use openraft::network::RPCOption;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
@@ -175,7 +177,12 @@ impl GrpcPeer {
 
     /// A failed call: refused connections are unreachable (openraft backs off longer),
     /// deadlines are timeouts, the rest network errors.
-    fn status_error(&self, action: RPCTypes, timeout: Duration, status: &Status) -> RPCError<TypeConfig> {
+    fn status_error(
+        &self,
+        action: RPCTypes,
+        timeout: Duration,
+        status: &Status,
+    ) -> RPCError<TypeConfig> {
         let from_transport = bucketfs_proto::WireError::from_status(status).is_none();
         match status.code() {
             Code::DeadlineExceeded | Code::Cancelled => {
@@ -220,7 +227,10 @@ impl GrpcPeer {
             Ok(Ok(resp)) => resp.into_inner(),
         };
         decode_payload(rpc.name(), &resp.data).map_err(|e| {
-            RPCError::Network(NetworkError::from_string(format!("node {}: {e}", self.target)))
+            RPCError::Network(NetworkError::from_string(format!(
+                "node {}: {e}",
+                self.target
+            )))
         })
     }
 }
@@ -233,8 +243,7 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.unary(Unary::AppendEntries, &option, &rpc)
-            .await
+        self.unary(Unary::AppendEntries, &option, &rpc).await
     }
 
     async fn vote(
@@ -258,8 +267,7 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.unary(Unary::TransferLeader, &option, &req)
-            .await
+        self.unary(Unary::TransferLeader, &option, &req).await
     }
 
     async fn full_snapshot(
@@ -297,6 +305,7 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
         request.set_timeout(timeout);
         let send = tokio::time::timeout(timeout, client.snapshot(request));
         let resp = tokio::select! {
+            biased; // deterministic under the simulator
             closed = cancel => return Err(StreamingError::Closed(closed)),
             sent = send => sent,
         };

@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bucketfs_meta_state::command::ApplyResult;
@@ -30,15 +30,21 @@ use bucketfs_meta_store::{
     LogPayload, MetaLogStore, MetaRaft, MetaStateMachine, SnapshotData, StateReader,
     StoredMembership, TypeConfig,
 };
-use bucketfs_proto::{Member, MembershipChange, MembershipStatus, NodeStatus, ReadConsistency, Role};
+use bucketfs_proto::{
+    Member, MembershipChange, MembershipStatus, NodeStatus, ReadConsistency, Role,
+};
 use bucketfs_runtime::Clock;
 use openraft::async_runtime::WatchReceiver;
-use openraft::error::{ClientWriteError, ForwardToLeader, InitializeError, LinearizableReadError, RaftError};
+use openraft::error::{
+    ClientWriteError, ForwardToLeader, InitializeError, LinearizableReadError, RaftError,
+};
 use openraft::metrics::WaitError;
 use openraft::network::NetSnapshot;
 use openraft::raft::ClientWriteResponse;
 use openraft::vote::RaftLeaderId;
-use openraft::{BasicNode, ChangeMembers, RaftMetrics, RaftNetworkFactory, ReadPolicy, ServerState};
+use openraft::{
+    BasicNode, ChangeMembers, RaftMetrics, RaftNetworkFactory, ReadPolicy, ServerState,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -88,7 +94,10 @@ fn not_leader_admin(f: &ForwardToLeader<TypeConfig>) -> AdminError {
     }
 }
 
-fn members_of(m: &openraft::Membership<u64, BasicNode>, ids: impl Iterator<Item = u64>) -> Vec<Member> {
+fn members_of(
+    m: &openraft::Membership<u64, BasicNode>,
+    ids: impl Iterator<Item = u64>,
+) -> Vec<Member> {
     ids.map(|id| Member {
         id,
         addr: m.get_node(&id).map(|n| n.addr.clone()).unwrap_or_default(),
@@ -142,7 +151,11 @@ impl MetaNode {
             }),
         };
         if let Some(interval) = node.inner.config.lease_sweep_interval {
-            let handle = tokio::spawn(node.clone().sweep_leases(interval));
+            let handle = tokio::spawn(Self::sweep_leases(
+                Arc::downgrade(&node.inner),
+                node.inner.stop.subscribe(),
+                interval,
+            ));
             *node.lock_sweeper() = Some(handle);
         }
         tracing::info!(
@@ -256,7 +269,9 @@ impl MetaNode {
                             leader_addr: f.leader_node.map(|n| n.addr),
                         });
                     }
-                    Err(RaftError::APIError(e)) => return Err(ReadError::Unavailable(e.to_string())),
+                    Err(RaftError::APIError(e)) => {
+                        return Err(ReadError::Unavailable(e.to_string()));
+                    }
                     Err(RaftError::Fatal(f)) => return Err(ReadError::Fatal(f.to_string())),
                 }
             }
@@ -301,11 +316,13 @@ impl MetaNode {
                     )))
                 }
             }
-            Err(RaftError::APIError(InitializeError::NotInMembers(_))) => Err(AdminError::Invalid(format!(
-                "node {} is not among the members {:?}",
-                self.inner.config.node_id,
-                members.keys().collect::<Vec<_>>()
-            ))),
+            Err(RaftError::APIError(InitializeError::NotInMembers(_))) => {
+                Err(AdminError::Invalid(format!(
+                    "node {} is not among the members {:?}",
+                    self.inner.config.node_id,
+                    members.keys().collect::<Vec<_>>()
+                )))
+            }
             Err(RaftError::Fatal(f)) => Err(AdminError::Fatal(f.to_string())),
         }
     }
@@ -371,12 +388,17 @@ impl MetaNode {
     }
 
     /// Runs one membership change on the leader: waits until the previous change committed,
-    /// proposes, and retries if another change slipped in meanwhile, all within the commit
-    /// timeout (or four times it for a blocking learner catch-up, see below).
+    /// proposes, and retries if another change slipped in meanwhile, all within four commit
+    /// timeouts.
     async fn membership_change<F, Fut>(&self, propose: F) -> Result<MembershipChange, AdminError>
     where
         F: Fn(MetaRaft) -> Fut,
-        Fut: Future<Output = Result<ClientWriteResponse<TypeConfig>, RaftError<TypeConfig, ClientWriteError<TypeConfig>>>>,
+        Fut: Future<
+            Output = Result<
+                ClientWriteResponse<TypeConfig>,
+                RaftError<TypeConfig, ClientWriteError<TypeConfig>>,
+            >,
+        >,
     {
         let raft = &self.inner.raft;
         let clock = &self.inner.clock;
@@ -393,7 +415,12 @@ impl MetaNode {
             let remaining = deadline.saturating_duration_since(clock.now());
             let proposed = tokio::time::timeout(remaining, propose(raft.clone()))
                 .await
-                .map_err(|_| AdminError::Unavailable(format!("membership change not done within {budget:?}")))?;
+                .map_err(|_| {
+                    AdminError::Unavailable(format!(
+                        "membership change not confirmed within {budget:?}; it may still \
+                         complete (check the status)"
+                    ))
+                })?;
             match proposed {
                 Ok(resp) => {
                     let m = self.metrics();
@@ -456,7 +483,9 @@ impl MetaNode {
         let leader_addr = m
             .current_leader
             .and_then(|id| m.membership_config.get_node(&id).map(|n| n.addr.clone()));
-        let voted_for = Some(*m.vote.leader_id.node_id()).filter(|_| m.vote.leader_id.term() == m.current_term);
+        // openraft's vote names the node voted for (itself when campaigning or leading);
+        // term 0 is the initial, never-cast vote.
+        let voted_for = Some(*m.vote.leader_id.node_id()).filter(|_| m.vote.leader_id.term() > 0);
         NodeStatus {
             node_id: m.id,
             addr: self.inner.config.advertised_addr.clone(),
@@ -494,41 +523,56 @@ impl MetaNode {
         let mut last = self.inner.sweeper_seq.load(Ordering::Relaxed);
         loop {
             let next = wall_micros.max(last + 1);
-            match self.inner.sweeper_seq.compare_exchange(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            match self.inner.sweeper_seq.compare_exchange(
+                last,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return next,
                 Err(actual) => last = actual,
             }
         }
     }
 
-    async fn sweep_leases(self, interval: Duration) {
-        let mut stop = self.inner.stop.subscribe();
-        let client = ClientId(SWEEPER_CLIENT_BASE | self.inner.config.node_id);
+    /// Holds the node weakly: dropping every handle without `shutdown` still ends it.
+    async fn sweep_leases(node: Weak<Inner>, mut stop: watch::Receiver<bool>, interval: Duration) {
         loop {
+            // `biased`: tokio's default random branch order would make simulated runs
+            // depend on an RNG outside the seed.
             tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
+                biased;
                 _ = stop.changed() => return,
+                _ = tokio::time::sleep(interval) => {}
             }
             if *stop.borrow() {
                 return;
             }
-            if self.inner.raft.as_leader().is_err() {
-                continue;
+            let Some(inner) = node.upgrade() else { return };
+            MetaNode { inner }.sweep_once().await;
+        }
+    }
+
+    async fn sweep_once(&self) {
+        if self.inner.raft.as_leader().is_err() {
+            return;
+        }
+        let client = ClientId(SWEEPER_CLIENT_BASE | self.inner.config.node_id);
+        let seq = self.next_sweeper_seq();
+        match self.write(client, seq, seq, Command::ExpireLeases).await {
+            Ok(Ok(Reply::Expired { clients })) if !clients.is_empty() => {
+                tracing::info!(count = clients.len(), ?clients, "expired NFS client leases");
             }
-            let seq = self.next_sweeper_seq();
-            match self.write(client, seq, seq, Command::ExpireLeases).await {
-                Ok(Ok(Reply::Expired { clients })) if !clients.is_empty() => {
-                    tracing::info!(count = clients.len(), ?clients, "expired NFS client leases");
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(NsError::StaleRequest { window_start, .. })) => {
-                    // The wall clock went back since an earlier run of this node: continue
-                    // numbering after what the cluster has seen.
-                    self.inner.sweeper_seq.fetch_max(window_start, Ordering::Relaxed);
-                }
-                Ok(Err(e)) => tracing::warn!(error = %e, "lease sweep refused"),
-                Err(e) => tracing::debug!(error = %e, "lease sweep not committed"),
+            Ok(Ok(_)) => {}
+            Ok(Err(NsError::StaleRequest { window_start, .. })) => {
+                // The wall clock went back since an earlier run of this node: continue
+                // numbering after what the cluster has seen.
+                self.inner
+                    .sweeper_seq
+                    .fetch_max(window_start, Ordering::Relaxed);
             }
+            Ok(Err(e)) => tracing::warn!(error = %e, "lease sweep refused"),
+            Err(e) => tracing::debug!(error = %e, "lease sweep not committed"),
         }
     }
 }

@@ -57,6 +57,12 @@ impl RaftServiceImpl {
 
 #[tonic::async_trait]
 impl RaftService for RaftServiceImpl {
+    #[tracing::instrument(
+        level = "trace",
+        name = "raft_rpc",
+        skip_all,
+        fields(rpc = "AppendEntries")
+    )]
     async fn append_entries(
         &self,
         request: Request<pb::RaftPayload>,
@@ -67,6 +73,7 @@ impl RaftService for RaftServiceImpl {
         Ok(payload(encode_payload(&resp)))
     }
 
+    #[tracing::instrument(level = "trace", name = "raft_rpc", skip_all, fields(rpc = "Vote"))]
     async fn vote(
         &self,
         request: Request<pb::RaftPayload>,
@@ -77,6 +84,7 @@ impl RaftService for RaftServiceImpl {
         Ok(payload(encode_payload(&resp)))
     }
 
+    #[tracing::instrument(level = "trace", name = "raft_rpc", skip_all, fields(rpc = "PreVote"))]
     async fn pre_vote(
         &self,
         request: Request<pb::RaftPayload>,
@@ -134,6 +142,12 @@ impl RaftService for RaftServiceImpl {
         .await
     }
 
+    #[tracing::instrument(
+        level = "trace",
+        name = "raft_rpc",
+        skip_all,
+        fields(rpc = "TransferLeader")
+    )]
     async fn transfer_leader(
         &self,
         request: Request<pb::RaftPayload>,
@@ -241,7 +255,8 @@ impl MetaService for MetaServiceImpl {
         request: Request<pb::AddLearnerRequest>,
     ) -> Result<Response<pb::MembershipResponse>, Status> {
         let req = request.into_inner();
-        let span = tracing::info_span!("meta_rpc", rpc = "AddLearner", node = req.id, addr = %req.addr);
+        let span =
+            tracing::info_span!("meta_rpc", rpc = "AddLearner", node = req.id, addr = %req.addr);
         async move {
             let change = self
                 .node

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use bucketfs_meta_client::{ClientError, ReadConsistency, Role};
 use bucketfs_meta_state::command::{ApplyResult, CreateMode, NewInode};
+use bucketfs_meta_state::nfs_state::{ClientOwner, LeaseConfig};
 use bucketfs_meta_state::types::{FileType, FsId, InodeId};
 use bucketfs_meta_state::{Command, NsError, Query, QueryReply, Reply};
 use bucketfs_proto::convert::{decode_payload, encode_payload};
 use bucketfs_proto::pb;
 use bucketfs_proto::pb::meta_service_client::MetaServiceClient;
 use bucketfs_proto::{LeaderHint, WireError};
-use common::{Cluster, TestNode, client_for, init_tracing};
+use common::{Cluster, TestNode, client_for, init_tracing, test_config};
 
 fn create(fs: FsId, parent: InodeId, name: &str, kind: NewInode) -> Command {
     Command::Create {
@@ -90,10 +91,15 @@ async fn three_nodes_serve_the_namespace_through_failures_and_membership_changes
         })
         .await
         .expect("rename");
-    assert_eq!(client.leader_addr().as_deref(), Some(cluster.node(leader).addr.as_str()));
+    assert_eq!(
+        client.leader_addr().as_deref(),
+        Some(cluster.node(leader).addr.as_str())
+    );
 
     // A namespace refusal is a result, not a transport failure.
-    let again = client.write(create(fs.id, root, "b.jpg", NewInode::File)).await;
+    let again = client
+        .write(create(fs.id, root, "b.jpg", NewInode::File))
+        .await;
     assert_eq!(again, Err(ClientError::Ns(NsError::Exists)));
 
     // Linearizable reads see every acknowledged write.
@@ -104,7 +110,10 @@ async fn three_nodes_serve_the_namespace_through_failures_and_membership_changes
     assert!(matches!(moved, QueryReply::Inode(ref i) if i.kind == FileType::File));
     assert_eq!(
         client
-            .read(lookup(fs.id, dir.id, "a.jpg"), ReadConsistency::Linearizable)
+            .read(
+                lookup(fs.id, dir.id, "a.jpg"),
+                ReadConsistency::Linearizable
+            )
             .await,
         Err(ClientError::Ns(NsError::NotFound))
     );
@@ -154,7 +163,10 @@ async fn three_nodes_serve_the_namespace_through_failures_and_membership_changes
             .expect("bulk create");
     }
     let status = cluster.node(leader).node.status();
-    assert!(status.snapshot_index.is_some(), "no snapshot built: {status:#?}");
+    assert!(
+        status.snapshot_index.is_some(),
+        "no snapshot built: {status:#?}"
+    );
     assert!(status.purged_index.is_some(), "log not purged: {status:#?}");
 
     // Kill the leader; the client keeps writing through the new one.
@@ -168,7 +180,10 @@ async fn three_nodes_serve_the_namespace_through_failures_and_membership_changes
     assert_ne!(new_leader, leader);
     assert!(matches!(
         client
-            .read(lookup(fs.id, root, "after-failover"), ReadConsistency::Linearizable)
+            .read(
+                lookup(fs.id, root, "after-failover"),
+                ReadConsistency::Linearizable
+            )
             .await,
         Ok(QueryReply::Inode(_))
     ));
@@ -182,11 +197,14 @@ async fn three_nodes_serve_the_namespace_through_failures_and_membership_changes
         .expect("add learner");
     assert!(added.membership.learner_ids().contains(&4));
     assert_eq!(four.node.status().role, Role::Learner);
-    assert!(
-        four.node.status().snapshot_index.is_some(),
-        "learner caught up without a snapshot: {:#?}",
-        four.node.status()
-    );
+    // The leader counts the learner caught up when the install is acknowledged; the
+    // learner's own metrics follow a moment later.
+    four.node
+        .raft()
+        .wait(Some(Duration::from_secs(5)))
+        .metrics(|m| m.snapshot.is_some(), "learner installed a snapshot")
+        .await
+        .expect("the learner could only catch up through a snapshot");
 
     // Promote it and drop the dead node in one joint change.
     let mut voters = live.clone();
@@ -196,7 +214,11 @@ async fn three_nodes_serve_the_namespace_through_failures_and_membership_changes
         .await
         .expect("change membership");
     assert_eq!(
-        changed.membership.voter_ids().into_iter().collect::<BTreeSet<_>>(),
+        changed
+            .membership
+            .voter_ids()
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
         voters.iter().copied().collect::<BTreeSet<_>>()
     );
     assert!(!changed.membership.joint);
@@ -268,7 +290,11 @@ async fn a_retried_write_is_applied_once_across_a_leader_change() {
     };
 
     let mut to_leader = raw_client(&cluster.node(leader).addr).await;
-    let first = to_leader.write(write(1, "once")).await.expect("first write").into_inner();
+    let first = to_leader
+        .write(write(1, "once"))
+        .await
+        .expect("first write")
+        .into_inner();
     let first_result: ApplyResult = decode_payload("result", &first.result).unwrap();
     assert!(matches!(first_result, Ok(Reply::Fs(_))));
 
@@ -277,18 +303,40 @@ async fn a_retried_write_is_applied_once_across_a_leader_change() {
     let live: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
     let new_leader = cluster.wait_leader(&live).await;
     let mut to_new = raw_client(&cluster.node(new_leader).addr).await;
-    let retried = to_new.write(write(1, "once")).await.expect("retry").into_inner();
+    let retried = to_new
+        .write(write(1, "once"))
+        .await
+        .expect("retry")
+        .into_inner();
     let retried_result: ApplyResult = decode_payload("result", &retried.result).unwrap();
-    assert_eq!(retried_result, first_result, "the retry gets the first result back");
-    assert_eq!(retried.log_index > first.log_index, true);
+    assert_eq!(
+        retried_result, first_result,
+        "the retry gets the first result back"
+    );
+    assert!(
+        retried.log_index > first.log_index,
+        "the retry is a new entry"
+    );
 
     // Had the retry been applied, it would have said FsExists, as a new seq does.
-    let fresh = to_new.write(write(2, "once")).await.expect("new seq").into_inner();
+    let fresh = to_new
+        .write(write(2, "once"))
+        .await
+        .expect("new seq")
+        .into_inner();
     let fresh_result: ApplyResult = decode_payload("result", &fresh.result).unwrap();
     assert_eq!(fresh_result, Err(NsError::FsExists("once".into())));
 
-    let client = client_for(live.iter().map(|id| cluster.node(*id).addr.clone()).collect()).await;
-    match client.read(Query::ListFs, ReadConsistency::Linearizable).await {
+    let client = client_for(
+        live.iter()
+            .map(|id| cluster.node(*id).addr.clone())
+            .collect(),
+    )
+    .await;
+    match client
+        .read(Query::ListFs, ReadConsistency::Linearizable)
+        .await
+    {
         Ok(QueryReply::FsList(list)) => assert_eq!(list.len(), 1, "{list:?}"),
         other => panic!("unexpected {other:?}"),
     }
@@ -314,7 +362,68 @@ async fn calls_to_a_dead_cluster_fail_within_the_deadline() {
     .unwrap();
     let started = tokio::time::Instant::now();
     let err = client.write(Command::Noop).await.unwrap_err();
-    assert!(matches!(err, ClientError::Unavailable { attempts, .. } if attempts >= 2), "{err}");
+    assert!(
+        matches!(err, ClientError::Unavailable { attempts, .. } if attempts >= 2),
+        "{err}"
+    );
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(client.status_of(&addr).await.is_err());
+}
+
+/// The leader's sweeper expires NFS client records whose lease ran out, on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_sweeps_expired_client_leases() {
+    init_tracing();
+    let mut cluster = Cluster::start_with(3, |id, addr| bucketfs_meta_server::NodeConfig {
+        lease_sweep_interval: Some(Duration::from_millis(100)),
+        ..test_config(id, addr)
+    })
+    .await;
+    cluster.wait_leader(&[1, 2, 3]).await;
+    let client = cluster.client().await;
+    let exchange = |owner: &str, duration_ms| Command::ExchangeClient {
+        owner: ClientOwner {
+            owner_id: owner.as_bytes().to_vec(),
+            verifier: 1,
+        },
+        lease: LeaseConfig {
+            duration_ms,
+            skew_margin_ms: 0,
+        },
+    };
+    let short = match client.write(exchange("short-lived", 200)).await {
+        Ok(Reply::Client(record)) => record.client,
+        other => panic!("unexpected {other:?}"),
+    };
+    let long = match client.write(exchange("long-lived", 600_000)).await {
+        Ok(Reply::Client(record)) => record.client,
+        other => panic!("unexpected {other:?}"),
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = client
+            .read(
+                Query::GetClient { client: short },
+                ReadConsistency::Linearizable,
+            )
+            .await;
+        if got == Err(ClientError::Ns(NsError::NoSuchClient(short))) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lease never swept: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(matches!(
+        client
+            .read(
+                Query::GetClient { client: long },
+                ReadConsistency::Linearizable
+            )
+            .await,
+        Ok(QueryReply::Client(_))
+    ));
+    cluster.stop_all().await;
 }

@@ -35,7 +35,9 @@ pub enum Verdict {
         explored: u64,
     },
     Violation(String),
-    Inconclusive { explored: u64 },
+    Inconclusive {
+        explored: u64,
+    },
 }
 
 struct Op {
@@ -154,7 +156,8 @@ impl Search<'_> {
             .collect();
 
         let placed_complete = self.placed_complete_count();
-        if placed_complete > self.best.0 || (placed_complete == self.best.0 && self.best.1.is_empty())
+        if placed_complete > self.best.0
+            || (placed_complete == self.best.0 && self.best.1.is_empty())
         {
             self.best = (
                 placed_complete,
@@ -272,14 +275,23 @@ mod tests {
         Outcome::Ok(a)
     }
     fn create(name: u8) -> NsOp {
-        NsOp::Create { name, kind: Kind::File }
+        NsOp::Create {
+            name,
+            kind: Kind::File,
+        }
     }
 
     #[test]
     fn concurrent_creates_one_wins() {
         let hist = h(&[
             (0, create(A), 1, Some(4), ok(Answer::Done)),
-            (1, create(A), 2, Some(3), ok(Answer::Refused(Refusal::Exists))),
+            (
+                1,
+                create(A),
+                2,
+                Some(3),
+                ok(Answer::Refused(Refusal::Exists)),
+            ),
         ]);
         assert!(matches!(
             check(&hist, NsState::default(), 1000),
@@ -374,8 +386,20 @@ mod tests {
     #[test]
     fn failed_operations_did_not_happen() {
         let hist = h(&[
-            (0, create(A), 1, Some(2), Outcome::Failed("not leader".into())),
-            (1, NsOp::Lookup { name: A }, 3, Some(4), ok(Answer::Found(Kind::File))),
+            (
+                0,
+                create(A),
+                1,
+                Some(2),
+                Outcome::Failed("not leader".into()),
+            ),
+            (
+                1,
+                NsOp::Lookup { name: A },
+                3,
+                Some(4),
+                ok(Answer::Found(Kind::File)),
+            ),
         ]);
         assert!(matches!(
             check(&hist, NsState::default(), 1000),
@@ -415,7 +439,10 @@ mod tests {
                 let name = ((round as usize + c) % 5) as u8;
                 let op = match (round + c as u64) % 4 {
                     0 => create(name),
-                    1 => NsOp::Rename { from: name, to: (name + 1) % 5 },
+                    1 => NsOp::Rename {
+                        from: name,
+                        to: (name + 1) % 5,
+                    },
                     2 => NsOp::Remove { name },
                     _ => NsOp::ReadDir,
                 };
@@ -428,7 +455,11 @@ mod tests {
         }
         let hist = h(&rows);
         match check(&hist, NsState::default(), 200_000) {
-            Verdict::Linearizable { checked: 240, explored, .. } => assert!(explored < 20_000),
+            Verdict::Linearizable {
+                checked: 240,
+                explored,
+                ..
+            } => assert!(explored < 20_000),
             v => panic!("{v:?}"),
         }
     }

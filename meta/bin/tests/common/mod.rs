@@ -86,7 +86,13 @@ impl Cluster {
         self.dir.path().join(format!("node-{id}"))
     }
 
-    fn serve_args(&self, dir_of: u64, node_id: u64, cluster_id: &str, extra: &[String]) -> Vec<String> {
+    fn serve_args(
+        &self,
+        dir_of: u64,
+        node_id: u64,
+        cluster_id: &str,
+        extra: &[String],
+    ) -> Vec<String> {
         let mut args: Vec<String> = [
             "meta",
             "serve",
@@ -146,7 +152,11 @@ impl Cluster {
         let client = client_for(&self.addr(id)).await;
         let deadline = tokio::time::Instant::now() + WAIT;
         while client.status_of(&self.addr(id)).await.is_err() {
-            assert!(tokio::time::Instant::now() < deadline, "node {id} did not come back; {}", self.log(id));
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node {id} did not come back; {}",
+                self.log(id)
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -160,10 +170,10 @@ impl Cluster {
                     continue;
                 }
                 let c = client_for(addr).await;
-                if let Ok(s) = c.status_of(addr).await {
-                    if s.role == Role::Leader {
-                        return *id;
-                    }
+                if let Ok(s) = c.status_of(addr).await
+                    && s.role == Role::Leader
+                {
+                    return *id;
                 }
             }
             assert!(
@@ -187,10 +197,10 @@ impl Cluster {
             .unwrap_or(0);
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            if let Ok(s) = c.status_of(&self.addr(id)).await {
-                if s.applied_index.unwrap_or(0) >= target {
-                    return;
-                }
+            if let Ok(s) = c.status_of(&self.addr(id)).await
+                && s.applied_index.unwrap_or(0) >= target
+            {
+                return;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -219,7 +229,12 @@ impl Cluster {
         self.run_serve(id, id, cluster_id)
     }
 
-    pub fn run_serve_expect_exit_with_id(&self, dir_of: u64, node_id: u64, _extra: &[&str]) -> Output {
+    pub fn run_serve_expect_exit_with_id(
+        &self,
+        dir_of: u64,
+        node_id: u64,
+        _extra: &[&str],
+    ) -> Output {
         self.run_serve(dir_of, node_id, CLUSTER_ID)
     }
 
@@ -248,7 +263,11 @@ impl Cluster {
     /// Overwrites RocksDB's CURRENT file, as a disk error or a bad copy would.
     pub fn corrupt_data_dir(&self, id: u64) {
         let current = self.data_dir(id).join("CURRENT");
-        assert!(current.exists(), "expected a RocksDB dir at {}", self.data_dir(id).display());
+        assert!(
+            current.exists(),
+            "expected a RocksDB dir at {}",
+            self.data_dir(id).display()
+        );
         std::fs::write(&current, b"\x00garbage-not-a-manifest").expect("corrupt CURRENT");
     }
 
@@ -260,7 +279,11 @@ impl Cluster {
         let client = client_for(&self.addr(id)).await;
         let deadline = tokio::time::Instant::now() + WAIT;
         while client.status_of(&self.addr(id)).await.is_err() {
-            assert!(tokio::time::Instant::now() < deadline, "node {id} did not start; {}", self.log(id));
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node {id} did not start; {}",
+                self.log(id)
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         id

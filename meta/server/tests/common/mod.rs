@@ -97,9 +97,13 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `n` nodes with ids 1..=n and initializes them as one cluster.
     pub async fn start(n: u64) -> Cluster {
+        Self::start_with(n, test_config).await
+    }
+
+    pub async fn start_with(n: u64, config: impl Fn(u64, &str) -> NodeConfig + Copy) -> Cluster {
         let mut nodes = Vec::new();
         for id in 1..=n {
-            nodes.push(TestNode::start(id).await);
+            nodes.push(TestNode::start_with(id, config).await);
         }
         let cluster = Cluster { nodes };
         let client = cluster.client().await;
