@@ -32,6 +32,12 @@ pub struct BenchMetaArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 64)]
     concurrency: u64,
+    /// Also measure the reference: the same number of fsynced RocksDB write batches (one
+    /// inode row and one entry row each, as a create writes) straight into a store in this
+    /// empty or absent directory, with the same concurrency. It is the durability floor of one
+    /// disk, without Raft, gRPC or replication; the ratio shows what those cost.
+    #[arg(long)]
+    reference_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -102,30 +108,46 @@ pub async fn run(args: BenchMetaArgs) -> anyhow::Result<ExitCode> {
         "{:<8} {:>8} {:>10} {:>9} {:>9} {:>9} {:>7}",
         "op", "ops", "ops/s", "p50 ms", "p99 ms", "max ms", "errors"
     );
+    let mut create_rate = 0.0;
     for phase in [Phase::Create, Phase::Lookup, Phase::GetAttr, Phase::Rename] {
         let report = run_phase(&target, phase, args.ops, args.concurrency).await;
-        println!(
-            "{:<8} {:>8} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7}",
-            phase.name(),
-            report.ok,
-            report.ok as f64 / report.elapsed.as_secs_f64(),
-            ms(report.percentile(0.50)),
-            ms(report.percentile(0.99)),
-            ms(report.percentile(1.0)),
-            report.errors
-        );
-        if let Some(e) = &report.first_error {
-            eprintln!("  first {} error: {e}", phase.name());
+        if matches!(phase, Phase::Create) {
+            create_rate = report.rate();
         }
+        print_row(phase.name(), &report);
+    }
+    if let Some(dir) = &args.reference_dir {
+        let report = reference::run(dir, args.ops, args.concurrency).await?;
+        print_row("rocksdb", &report);
+        println!(
+            "create / reference (fsynced RocksDB batches, same concurrency): {:.2}",
+            create_rate / report.rate()
+        );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_row(name: &str, report: &PhaseReport) {
+    println!(
+        "{:<8} {:>8} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7}",
+        name,
+        report.ok,
+        report.rate(),
+        ms(report.percentile(0.50)),
+        ms(report.percentile(0.99)),
+        ms(report.percentile(1.0)),
+        report.errors
+    );
+    if let Some(e) = &report.first_error {
+        eprintln!("  first {name} error: {e}");
+    }
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-struct PhaseReport {
+pub(crate) struct PhaseReport {
     ok: u64,
     errors: u64,
     first_error: Option<String>,
@@ -134,6 +156,10 @@ struct PhaseReport {
 }
 
 impl PhaseReport {
+    fn rate(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
     fn percentile(&self, p: f64) -> Duration {
         if self.latencies.is_empty() {
             return Duration::ZERO;
@@ -266,4 +292,83 @@ async fn one_op(target: &Target, phase: Phase, i: u64) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+mod reference {
+    //! The durability floor: fsynced RocksDB write batches with no Raft in front.
+
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use anyhow::Context;
+    use bucketfs_meta_rocks::{NodeIdentity, RocksBackend};
+    use bucketfs_meta_state::kv::{Table, WriteSet};
+    use bucketfs_meta_store::StateBackend;
+    use bucketfs_runtime::{Clock, SystemClock};
+
+    use super::PhaseReport;
+
+    pub async fn run(dir: &Path, ops: u64, concurrency: u64) -> anyhow::Result<PhaseReport> {
+        let identity = NodeIdentity {
+            cluster_id: "bench-reference".into(),
+            node_id: 1,
+        };
+        let backend = Arc::new(
+            RocksBackend::open(dir, &identity, true)
+                .with_context(|| format!("--reference-dir {}", dir.display()))?,
+        );
+        let next = Arc::new(AtomicU64::new(0));
+        let clock = SystemClock;
+        let started = clock.now();
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..concurrency.min(ops) {
+            let backend = Arc::clone(&backend);
+            let next = Arc::clone(&next);
+            // RocksDB's write path blocks on fsync; real threads let its group commit merge
+            // concurrent batches, as the metadata node's blocking pool does.
+            workers.spawn_blocking(move || {
+                let clock = SystemClock;
+                let mut latencies = Vec::new();
+                let mut first_error = None;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= ops {
+                        break;
+                    }
+                    let mut writes = WriteSet::default();
+                    writes.put(Table::Inodes, i.to_be_bytes().to_vec(), vec![0x5a; 160]);
+                    writes.put(Table::Dirents, format!("f{i:08}").into_bytes(), vec![0xa5; 24]);
+                    let t0 = clock.now();
+                    match backend.write(writes) {
+                        Ok(()) => latencies.push(clock.now().duration_since(t0)),
+                        Err(e) => {
+                            first_error.get_or_insert(e.to_string());
+                        }
+                    }
+                }
+                (latencies, first_error)
+            });
+        }
+        let mut report = PhaseReport {
+            ok: 0,
+            errors: 0,
+            first_error: None,
+            elapsed: Duration::ZERO,
+            latencies: Vec::new(),
+        };
+        while let Some(done) = workers.join_next().await {
+            let (latencies, first_error) = done.context("reference worker")?;
+            report.latencies.extend(latencies);
+            if report.first_error.is_none() {
+                report.first_error = first_error;
+            }
+        }
+        report.elapsed = clock.now().duration_since(started);
+        report.ok = report.latencies.len() as u64;
+        report.errors = ops - report.ok;
+        report.latencies.sort_unstable();
+        Ok(report)
+    }
 }
