@@ -84,14 +84,14 @@ impl MetaService for MetaNode {
 /// so that elections, snapshots and log purges all happen within a few virtual seconds.
 pub fn node_config(id: u64) -> NodeConfig {
     NodeConfig {
-        heartbeat_interval: Duration::from_millis(100),
-        election_timeout_min: Duration::from_millis(400),
-        election_timeout_max: Duration::from_millis(800),
+        heartbeat_interval: Duration::from_millis(50),
+        election_timeout_min: Duration::from_millis(200),
+        election_timeout_max: Duration::from_millis(400),
         install_snapshot_timeout: Duration::from_secs(2),
         snapshot_every_logs: Some(50),
         logs_kept_after_snapshot: 10,
         replication_lag_threshold: 50,
-        commit_timeout: Duration::from_millis(1500),
+        commit_timeout: Duration::from_millis(1000),
         lease_sweep_interval: Some(Duration::from_secs(2)),
         ..NodeConfig::new(id, format!("n{id}"))
     }
@@ -106,14 +106,17 @@ struct Slot {
 
 pub struct Cluster {
     slots: BTreeMap<u64, Slot>,
+    /// Restart crashed nodes on a blank disk (a deliberate bug).
+    amnesia: bool,
     net: Net<MetaNode>,
     observer: Observer,
     trace: Trace,
 }
 
 impl Cluster {
-    /// Starts `n` nodes and initializes the cluster on node 1. `lying_disks` makes every
-    /// disk acknowledge fsync without persisting (a deliberate bug for checker self-tests).
+    /// Starts `n` nodes and initializes the cluster on node 1. Two deliberate bugs for
+    /// checker self-tests: `lying_disks` makes every disk acknowledge fsync without
+    /// persisting; `amnesia` restarts crashed nodes on a blank disk.
     pub async fn start(
         n: u64,
         net: Net<MetaNode>,
@@ -121,9 +124,11 @@ impl Cluster {
         trace: Trace,
         start: Instant,
         lying_disks: bool,
+        amnesia: bool,
     ) -> Result<Cluster, String> {
         let mut cluster = Cluster {
             slots: BTreeMap::new(),
+            amnesia,
             net,
             observer,
             trace,
@@ -174,6 +179,16 @@ impl Cluster {
     pub fn metrics(&self, id: u64) -> Option<RaftMetrics<TypeConfig>> {
         self.node(id)
             .map(|n| n.raft().metrics().borrow_watched().clone())
+    }
+
+    /// The running node that believes it leads, in the highest term, if any.
+    pub fn leader(&self) -> Option<u64> {
+        self.ids()
+            .into_iter()
+            .filter_map(|id| self.metrics(id).map(|m| (id, m)))
+            .filter(|(_, m)| m.state == ServerState::Leader)
+            .max_by_key(|(_, m)| m.current_term)
+            .map(|(id, _)| id)
     }
 
     async fn boot(&mut self, id: u64) -> Result<(), String> {
@@ -229,7 +244,15 @@ impl Cluster {
         if self.is_up(id) {
             return Ok(());
         }
-        self.trace.event(format!("n{id}"), "restarting");
+        if self.amnesia
+            && let Some(slot) = self.slots.get_mut(&id)
+        {
+            slot.disk = MemDisk::new();
+            self.trace
+                .event(format!("n{id}"), "restarting on a blank disk");
+        } else {
+            self.trace.event(format!("n{id}"), "restarting");
+        }
         self.boot(id).await
     }
 

@@ -5,11 +5,12 @@
 //! at the same virtual times even while they are being debugged, and the schedule can be
 //! printed on its own.
 //!
-//! Faults: network partitions (clients are put on one side or the other too), healing, node
-//! crashes (the node's unsynced writes are lost) and restarts, "weather" (message loss and
-//! delay for the whole network), and wall-clock skew of one node. At the end of the active
-//! phase everything is healed and every node restarted, so the run can check that the cluster
-//! recovers.
+//! Faults: network partitions (clients are put on one side or the other too), isolation of
+//! the leader, healing, node crashes (the node's unsynced writes are lost; half of them aimed
+//! at the leader) and restarts, "weather" (message loss and delay for the whole network), and
+//! wall-clock skew of one node. Which node "the leader" is gets resolved when the fault fires.
+//! At the end of the active phase everything is healed and every node restarted, so the run
+//! can check that the cluster recovers.
 
 use std::fmt;
 use std::time::Duration;
@@ -18,13 +19,37 @@ use bucketfs_runtime::Entropy;
 
 use crate::net::{Addr, CLIENT_BASE, Conditions};
 
+/// Which node a fault hits. The leader is resolved when the fault fires (it is whoever leads
+/// then), which keeps the schedule independent of the run while still aiming at the node
+/// whose loss matters most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Victim {
+    Leader,
+    Node(u64),
+}
+
+impl fmt::Display for Victim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Victim::Leader => write!(f, "the leader"),
+            Victim::Node(n) => write!(f, "n{n}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// Hosts in different groups cannot talk.
     Partition(Vec<Vec<Addr>>),
+    /// Cuts the leader (with these clients) off from every other host.
+    IsolateLeader(Vec<Addr>),
     Heal,
-    Crash(u64),
-    Restart(u64),
+    /// Crashes the victim, or some other running node if the victim is down or unknown.
+    Crash(Victim),
+    /// Restarts the node that has been down longest.
+    Restart,
+    /// Restarts every node that is down.
+    RestartAll,
     Weather(Conditions),
     /// Moves one node's wall clock (positive: ahead) by this many milliseconds.
     Skew(u64, i64),
@@ -41,9 +66,15 @@ impl fmt::Display for Fault {
                 }
                 Ok(())
             }
+            Fault::IsolateLeader(clients) => {
+                let names: Vec<String> =
+                    clients.iter().map(|a| crate::net::addr_name(*a)).collect();
+                write!(f, "isolate the leader with [{}]", names.join(" "))
+            }
             Fault::Heal => write!(f, "heal"),
-            Fault::Crash(n) => write!(f, "crash n{n}"),
-            Fault::Restart(n) => write!(f, "restart n{n}"),
+            Fault::Crash(v) => write!(f, "crash {v}"),
+            Fault::Restart => write!(f, "restart the longest-down node"),
+            Fault::RestartAll => write!(f, "restart every down node"),
             Fault::Weather(c) => write!(
                 f,
                 "weather loss={:.2} delay={:?}..{:?}",
@@ -94,43 +125,49 @@ pub fn plan(
     until: Duration,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
-    let mut down: Vec<u64> = Vec::new();
+    // Nodes down at this point of the schedule (which ones is decided when faults fire).
+    let mut down = 0u64;
     let mut partitioned = false;
     let mut t = from;
     if profile != Profile::Calm {
+        let network = matches!(profile, Profile::Network | Profile::Chaos);
+        let crashes = matches!(profile, Profile::Crashes | Profile::Chaos);
         loop {
             t += Duration::from_millis(150 + entropy.below(900));
             if t >= until {
                 break;
             }
-            let network = matches!(profile, Profile::Network | Profile::Chaos);
-            let crashes = matches!(profile, Profile::Crashes | Profile::Chaos);
-            let fault = match entropy.below(10) {
+            let fault = match entropy.below(12) {
                 // Bring crashed nodes back soon, so that crashes keep overlapping other faults
                 // without leaving the cluster dead for most of the run.
-                _ if !down.is_empty() && entropy.chance(0.5) => {
-                    let n = down.remove(entropy.below(down.len() as u64) as usize);
-                    Fault::Restart(n)
+                _ if down > 0 && entropy.chance(0.5) => {
+                    down -= 1;
+                    Fault::Restart
                 }
-                0..=2 if network && !partitioned => {
+                0..=1 if network && !partitioned => {
                     partitioned = true;
                     Fault::Partition(draw_partition(entropy, nodes, clients))
+                }
+                2 if network && !partitioned => {
+                    partitioned = true;
+                    Fault::IsolateLeader(draw_clients(entropy, clients))
                 }
                 0..=3 if network && partitioned => {
                     partitioned = false;
                     Fault::Heal
                 }
-                4..=6 if crashes => {
-                    let up: Vec<u64> = (1..=nodes).filter(|n| !down.contains(n)).collect();
-                    if up.is_empty() {
-                        continue;
+                // At most a bare majority down at once: enough to stall the cluster for a
+                // while, never so many that the run is mostly a dead cluster.
+                4..=7 if crashes && down < nodes / 2 + 1 => {
+                    down += 1;
+                    if entropy.chance(0.5) {
+                        Fault::Crash(Victim::Leader)
+                    } else {
+                        Fault::Crash(Victim::Node(1 + entropy.below(nodes)))
                     }
-                    let n = up[entropy.below(up.len() as u64) as usize];
-                    down.push(n);
-                    Fault::Crash(n)
                 }
-                7..=8 if network => Fault::Weather(draw_weather(entropy)),
-                9 => {
+                8..=9 if network => Fault::Weather(draw_weather(entropy)),
+                10 => {
                     let n = 1 + entropy.below(nodes);
                     Fault::Skew(n, entropy.below(2001) as i64 - 1000)
                 }
@@ -140,22 +177,21 @@ pub fn plan(
         }
     }
     // The all-clear: the rest of the run checks recovery and the final state.
-    steps.push(Step {
-        at: until,
-        fault: Fault::Heal,
-    });
-    steps.push(Step {
-        at: until,
-        fault: Fault::Weather(Conditions::CALM),
-    });
-    down.sort_unstable();
-    for n in down {
-        steps.push(Step {
-            at: until,
-            fault: Fault::Restart(n),
-        });
+    for fault in [
+        Fault::Heal,
+        Fault::Weather(Conditions::CALM),
+        Fault::RestartAll,
+    ] {
+        steps.push(Step { at: until, fault });
     }
     steps
+}
+
+fn draw_clients(entropy: &Entropy, clients: usize) -> Vec<Addr> {
+    (0..clients)
+        .filter(|_| entropy.chance(0.5))
+        .map(|c| CLIENT_BASE + c as Addr)
+        .collect()
 }
 
 fn draw_partition(entropy: &Entropy, nodes: u64, clients: usize) -> Vec<Vec<Addr>> {
@@ -192,7 +228,7 @@ fn draw_partition(entropy: &Entropy, nodes: u64, clients: usize) -> Vec<Vec<Addr
 
 fn draw_weather(entropy: &Entropy) -> Conditions {
     let loss = [0.0, 0.02, 0.1, 0.3][entropy.below(4) as usize];
-    let delay_max = [3, 10, 40, 120][entropy.below(4) as usize];
+    let delay_max = [3, 10, 30, 100][entropy.below(4) as usize];
     Conditions {
         loss,
         delay_min: Duration::from_micros(200),
@@ -217,12 +253,20 @@ mod tests {
             };
             let (profile, steps) = draw();
             assert_eq!(steps, draw().1, "seed {seed}");
-            let mut down = std::collections::BTreeSet::new();
+            let mut down = 0;
             for s in &steps {
                 match s.fault {
-                    Fault::Crash(n) => assert!(down.insert(n), "crash of a down node"),
-                    Fault::Restart(n) => assert!(down.remove(&n), "restart of an up node"),
-                    Fault::Partition(_) | Fault::Weather(_) if s.at < Duration::from_secs(8) => {
+                    Fault::Crash(_) => {
+                        down += 1;
+                        assert!(down <= 3, "more than a bare majority down");
+                    }
+                    Fault::Restart => {
+                        assert!(down > 0, "restart with nothing down");
+                        down -= 1;
+                    }
+                    Fault::Partition(_) | Fault::IsolateLeader(_) | Fault::Weather(_)
+                        if s.at < Duration::from_secs(8) =>
+                    {
                         assert_ne!(profile, Profile::Calm);
                         assert_ne!(profile, Profile::Crashes);
                     }
@@ -230,9 +274,9 @@ mod tests {
                 }
                 assert!(s.at <= Duration::from_secs(8));
             }
-            assert!(down.is_empty(), "every node restarted by the end");
-            let tail: Vec<&Fault> = steps.iter().rev().map(|s| &s.fault).collect();
+            let tail: Vec<&Fault> = steps.iter().rev().take(3).map(|s| &s.fault).collect();
             assert!(tail.contains(&&Fault::Heal));
+            assert!(tail.contains(&&Fault::RestartAll));
         }
     }
 

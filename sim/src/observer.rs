@@ -41,6 +41,8 @@ struct Ledgers {
     violations: Vec<String>,
     /// Terms with two leaders, reported once each.
     split_terms: BTreeSet<u64>,
+    /// Indexes where two different applied entries were seen, reported once each.
+    split_indexes: BTreeSet<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,8 +148,11 @@ impl Observer {
     pub fn saw_applied(&self, node: u64, log_id: &LogId) {
         let id = lid(log_id);
         let mut l = self.lock();
-        match l.applied.get(&id.2) {
-            Some(prev) if *prev != id => {
+        match l.applied.get(&id.2).copied() {
+            Some(prev) if prev != id => {
+                if !l.split_indexes.insert(id.2) {
+                    return;
+                }
                 let msg = format!(
                     "state machine safety: n{node} applied {id:?} at index {} where {prev:?} was applied before",
                     id.2

@@ -31,7 +31,7 @@ use crate::checkers::{committed_durable, election_safety, exactly_once, lineariz
 use crate::cluster::Cluster;
 use crate::history::{History, Outcome};
 use crate::model::{NsOp, NsState};
-use crate::nemesis::{self, Fault, Profile};
+use crate::nemesis::{self, Fault, Profile, Victim};
 use crate::net::Net;
 use crate::observer::{Lid, Observer, lid};
 use crate::trace::{Keep, Trace};
@@ -46,16 +46,25 @@ pub enum Bug {
     StaleReads,
     /// Disks acknowledge fsync without persisting; a crash loses acknowledged data.
     LyingDisk,
+    /// A crashed node comes back with an empty disk under its old id (the node-id reuse
+    /// mistake): it forgets its vote and its log.
+    Amnesia,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 3] = [Bug::RetryWithNewSeq, Bug::StaleReads, Bug::LyingDisk];
+    pub const ALL: [Bug; 4] = [
+        Bug::RetryWithNewSeq,
+        Bug::StaleReads,
+        Bug::LyingDisk,
+        Bug::Amnesia,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Bug::RetryWithNewSeq => "retry-with-new-seq",
             Bug::StaleReads => "stale-reads",
             Bug::LyingDisk => "lying-disk",
+            Bug::Amnesia => "amnesia",
         }
     }
 
@@ -105,6 +114,9 @@ impl Report {
     }
 }
 
+/// Virtual time after which a run is declared hung.
+const RUN_LIMIT: Duration = Duration::from_secs(600);
+
 /// Runs one seed on the calling thread and reports; never panics (a panic of the code under
 /// test is reported as a failure).
 pub fn run_seed(cfg: &RunConfig) -> Report {
@@ -133,7 +145,20 @@ pub fn run_seed(cfg: &RunConfig) -> Report {
     );
     panics::start_recording();
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        runtime.block_on(run(cfg, trace.clone()))
+        runtime.block_on(async {
+            // Every phase is bounded; this only catches a run that waits forever on something
+            // unbounded (a hung shutdown, say). Virtual time makes the bound free.
+            tokio::time::timeout(RUN_LIMIT, run(cfg, trace.clone()))
+                .await
+                .unwrap_or_else(|_| {
+                    (
+                        String::new(),
+                        vec![format!(
+                            "the run did not finish within {RUN_LIMIT:?} of virtual time"
+                        )],
+                    )
+                })
+        })
     }));
     // Dropping the runtime drops every task still parked (nodes, leftover handlers).
     drop(runtime);
@@ -227,6 +252,7 @@ async fn run(cfg: &RunConfig, trace: Trace) -> (String, Vec<String>) {
         trace.clone(),
         start,
         cfg.bug == Some(Bug::LyingDisk),
+        cfg.bug == Some(Bug::Amnesia),
     )
     .await
     {
@@ -284,20 +310,84 @@ async fn run(cfg: &RunConfig, trace: Trace) -> (String, Vec<String>) {
             })
         })
         .collect();
+    let aim = root.fork();
+    let mut down: std::collections::VecDeque<u64> = Default::default();
     for step in plan {
         tokio::time::sleep_until(start + step.at).await;
-        trace.event("nemesis", &step.fault);
+        let leader = cluster.leader();
         match step.fault {
-            Fault::Partition(groups) => net.partition(&groups),
-            Fault::Heal => net.heal(),
-            Fault::Crash(n) => cluster.crash(n),
-            Fault::Restart(n) => {
-                if let Err(e) = cluster.restart(n).await {
-                    failures.push(e);
+            Fault::Partition(ref groups) => {
+                trace.event("nemesis", &step.fault);
+                net.partition(groups);
+            }
+            Fault::IsolateLeader(ref with) => {
+                let Some(l) = leader else {
+                    trace.event("nemesis", "isolate the leader: no leader to isolate");
+                    continue;
+                };
+                let mut alone = vec![l];
+                alone.extend(with.iter().copied());
+                let rest: Vec<u64> = cluster
+                    .ids()
+                    .into_iter()
+                    .filter(|n| *n != l)
+                    .chain((0..clients as u64).map(|c| crate::net::CLIENT_BASE + c))
+                    .filter(|a| !alone.contains(a))
+                    .collect();
+                let groups = vec![alone, rest];
+                trace.event("nemesis", Fault::Partition(groups.clone()));
+                net.partition(&groups);
+            }
+            Fault::Heal => {
+                trace.event("nemesis", &step.fault);
+                net.heal();
+            }
+            Fault::Crash(victim) => {
+                let up: Vec<u64> = cluster
+                    .ids()
+                    .into_iter()
+                    .filter(|n| cluster.is_up(*n))
+                    .collect();
+                let wanted = match victim {
+                    Victim::Leader => leader,
+                    Victim::Node(n) => Some(n),
+                };
+                let target = match wanted {
+                    Some(n) if up.contains(&n) => Some(n),
+                    _ if up.is_empty() => None,
+                    _ => Some(up[aim.below(up.len() as u64) as usize]),
+                };
+                trace.event(
+                    "nemesis",
+                    format_args!("{} -> n{}", step.fault, target.unwrap_or(0)),
+                );
+                if let Some(n) = target {
+                    cluster.crash(n);
+                    down.push_back(n);
                 }
             }
-            Fault::Weather(c) => net.set_conditions(c),
-            Fault::Skew(n, ms) => cluster.skew(n, ms),
+            Fault::Restart | Fault::RestartAll => {
+                trace.event("nemesis", &step.fault);
+                let count = if step.fault == Fault::Restart {
+                    1
+                } else {
+                    down.len()
+                };
+                for _ in 0..count {
+                    let Some(n) = down.pop_front() else { break };
+                    if let Err(e) = cluster.restart(n).await {
+                        failures.push(e);
+                    }
+                }
+            }
+            Fault::Weather(c) => {
+                trace.event("nemesis", &step.fault);
+                net.set_conditions(c);
+            }
+            Fault::Skew(n, ms) => {
+                trace.event("nemesis", &step.fault);
+                cluster.skew(n, ms);
+            }
         }
     }
     // Phase 3: clients finish what they have in flight.
@@ -350,8 +440,8 @@ async fn run(cfg: &RunConfig, trace: Trace) -> (String, Vec<String>) {
     for (id, disk) in &disks {
         match read_disk(disk).await {
             Ok((applied, rows, log)) => {
+                logs.insert(*id, (applied.map(|l| l.2), log));
                 states.insert(*id, (applied, rows));
-                logs.insert(*id, log);
             }
             Err(e) => failures.push(format!("n{id}: reading its disk: {e}")),
         }

@@ -90,10 +90,11 @@ impl Trace {
         let mut inner = self.lock();
         let t = Instant::now().saturating_duration_since(inner.start);
         inner.last = t;
+        // tokio's timers have millisecond resolution, so milliseconds are exact.
         let line = format!(
-            "{:>6}.{:03} {who:<8} {what}",
-            t.as_millis(),
-            t.subsec_micros() % 1000
+            "{:>3}.{:03}s {who:<8} {what}",
+            t.as_secs(),
+            t.subsec_millis()
         );
         inner.digest.write(line.as_bytes());
         inner.digest.write(b"\n");

@@ -1,7 +1,8 @@
 //! `cargo xtask ci` is the one test command of the project: the README names it and `.ci/run`
-//! calls it. It runs, in order, the formatting check, clippy with warnings denied, and every
-//! test of the workspace through nextest (unit, storage conformance, multi-process cluster,
-//! and the simulator's seed sweep). It stops at the first failing step.
+//! calls it. It runs, in order, the formatting check, the build, clippy with warnings denied,
+//! the simulator's 200-seed sweep, and every test of the workspace through nextest (unit,
+//! storage conformance, in-process and multi-process clusters, simulator smoke tests). It
+//! stops at the first failing step.
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;

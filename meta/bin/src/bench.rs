@@ -339,7 +339,11 @@ mod reference {
                     }
                     let mut writes = WriteSet::default();
                     writes.put(Table::Inodes, i.to_be_bytes().to_vec(), vec![0x5a; 160]);
-                    writes.put(Table::Dirents, format!("f{i:08}").into_bytes(), vec![0xa5; 24]);
+                    writes.put(
+                        Table::Dirents,
+                        format!("f{i:08}").into_bytes(),
+                        vec![0xa5; 24],
+                    );
                     let t0 = clock.now();
                     match backend.write(writes) {
                         Ok(()) => latencies.push(clock.now().duration_since(t0)),

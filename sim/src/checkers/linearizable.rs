@@ -53,7 +53,6 @@ struct Op {
 
 struct Search<'a> {
     ops: &'a [Op],
-    words: usize,
     visited: HashSet<(Vec<u64>, NsState)>,
     explored: u64,
     budget: u64,
@@ -91,7 +90,6 @@ pub fn check(history: &[HistOp], initial: NsState, budget: u64) -> Verdict {
     let words = ops.len().div_ceil(64).max(1);
     let mut search = Search {
         ops: &ops,
-        words,
         visited: HashSet::new(),
         explored: 0,
         budget,
@@ -226,10 +224,9 @@ impl Search<'_> {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "not linearizable: at most {n} of {} checked operations fit the model ({} search nodes, {} words)",
+            "not linearizable: at most {n} of {} checked operations fit the model ({} search nodes)",
             self.ops.iter().filter(|o| o.answer.is_some()).count(),
             self.explored,
-            self.words,
         );
         let tail = placed.len().saturating_sub(12);
         let _ = writeln!(s, "  a longest valid order ends with:");
