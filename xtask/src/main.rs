@@ -18,32 +18,42 @@ fn main() -> ExitCode {
     }
 }
 
+const CLIPPY: [&str; 6] = [
+    "clippy",
+    "--workspace",
+    "--all-targets",
+    "--",
+    "-D",
+    "warnings",
+];
+const SIMULATOR: [&str; 7] = [
+    "run",
+    "--quiet",
+    "-p",
+    "bucketfs-sim",
+    "--",
+    "--seeds",
+    "200",
+];
+const TESTS: [&str; 6] = [
+    "nextest",
+    "run",
+    "--workspace",
+    "--profile",
+    "ci",
+    "--no-tests=fail",
+];
+
 fn ci() -> ExitCode {
-    let steps: [(&str, &[&str]); 4] = [
+    let steps: [(&str, &[&str]); 5] = [
         ("format", &["fmt", "--all", "--check"]),
         ("build", &["build", "--workspace", "--all-targets"]),
-        (
-            "clippy",
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        ),
-        (
-            "tests",
-            &[
-                "nextest",
-                "run",
-                "--workspace",
-                "--profile",
-                "ci",
-                "--no-tests=fail",
-            ],
-        ),
+        ("clippy", &CLIPPY),
+        // 200 seeds of the deterministic simulator; every fifth one runs twice to check that
+        // it replays to the same trace digest.
+        ("simulator", &SIMULATOR),
+        // Last, so that its summary is the closing line of the run.
+        ("tests", &TESTS),
     ];
     for (name, args) in steps {
         #[allow(clippy::disallowed_methods)] // wall time of a CI step, reported to a human
