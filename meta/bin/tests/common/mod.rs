@@ -148,13 +148,17 @@ impl Cluster {
 
     pub async fn restart(&mut self, id: u64) {
         self.spawn(id, id, CLUSTER_ID, &[]);
-        // Wait until it answers status, whatever its role.
+        self.wait_answers(id).await;
+    }
+
+    /// Waits until node `id` answers status, whatever its role.
+    async fn wait_answers(&self, id: u64) {
         let client = client_for(&self.addr(id)).await;
         let deadline = tokio::time::Instant::now() + WAIT;
         while client.status_of(&self.addr(id)).await.is_err() {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "node {id} did not come back; {}",
+                "node {id} does not answer; {}",
                 self.log(id)
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -276,16 +280,7 @@ impl Cluster {
         let id = self.addrs.keys().max().copied().unwrap_or(0) + 1;
         self.addrs.insert(id, format!("127.0.0.1:{}", free_port()));
         self.spawn(id, id, CLUSTER_ID, &[]);
-        let client = client_for(&self.addr(id)).await;
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while client.status_of(&self.addr(id)).await.is_err() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "node {id} did not start; {}",
-                self.log(id)
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.wait_answers(id).await;
         id
     }
 
