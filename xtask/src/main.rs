@@ -3,7 +3,12 @@
 //! the simulator's 200-seed sweep, and every test of the workspace through nextest (unit,
 //! storage conformance, in-process and multi-process clusters, simulator smoke tests). It
 //! stops at the first failing step.
+//!
+//! The S3 tests need moto's server mode (PyPI). Unless `BUCKETFS_MOTO_SERVER` already names a
+//! `moto_server`, the first step makes sure one exists in a virtual environment outside the
+//! clone (`BUCKETFS_VENV`, default `~/.cache/bucketfs/venv`) and points the tests at it.
 
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
@@ -45,6 +50,17 @@ const TESTS: [&str; 6] = [
 ];
 
 fn ci() -> ExitCode {
+    match ensure_moto() {
+        Ok(path) => {
+            eprintln!("xtask: S3 tests use {}", path.display());
+            // Single-threaded at this point, so changing the environment is sound.
+            set_env("BUCKETFS_MOTO_SERVER", &path);
+        }
+        Err(e) => {
+            eprintln!("xtask: moto: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let steps: [(&str, &[&str]); 5] = [
         ("format", &["fmt", "--all", "--check"]),
         ("build", &["build", "--workspace", "--all-targets"]),
@@ -74,4 +90,65 @@ fn ci() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// A `moto_server` to test against: the one named by `BUCKETFS_MOTO_SERVER`, or one installed
+/// (once) into the virtual environment at `BUCKETFS_VENV`.
+fn ensure_moto() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("BUCKETFS_MOTO_SERVER") {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "BUCKETFS_MOTO_SERVER={} does not exist; unset it to let xtask install moto",
+                path.display()
+            ))
+        };
+    }
+    let venv = match std::env::var_os("BUCKETFS_VENV") {
+        Some(v) => PathBuf::from(v),
+        None => {
+            let home = std::env::var_os("HOME").ok_or("HOME is not set; set BUCKETFS_VENV")?;
+            PathBuf::from(home).join(".cache/bucketfs/venv")
+        }
+    };
+    let server = venv.join("bin/moto_server");
+    if server.is_file() {
+        return Ok(server);
+    }
+    eprintln!("xtask: installing moto[server] into {}", venv.display());
+    let run = |program: &str, args: &[&str]| -> Result<(), String> {
+        let status = Command::new(program)
+            .args(args)
+            .status()
+            .map_err(|e| format!("cannot run {program}: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("{program} {} failed ({status})", args.join(" ")))
+        }
+    };
+    let venv_str = venv.to_string_lossy().into_owned();
+    run("python3", &["-m", "venv", &venv_str])
+        .map_err(|e| format!("{e}; install python3 and python3-venv"))?;
+    let pip = venv.join("bin/pip").to_string_lossy().into_owned();
+    run(&pip, &["install", "--quiet", "moto[server]"])?;
+    if server.is_file() {
+        Ok(server)
+    } else {
+        Err(format!(
+            "pip installed moto but {} is missing",
+            server.display()
+        ))
+    }
+}
+
+fn set_env(key: &str, value: &std::path::Path) {
+    // SAFETY: called from `ci()` before any thread is spawned; the only readers are the
+    // child processes, which get a copy of the environment.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var(key, value);
+    }
 }
