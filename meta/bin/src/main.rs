@@ -1,5 +1,6 @@
 //! `bucketfs`: the one binary. Each subcommand lives in its own module; this file only parses
-//! the command line, sets up logging and hands over.
+//! the command line, sets up logging (and span export, see `bucketfs_telemetry`) and hands
+//! over.
 
 mod admin;
 mod bench;
@@ -48,9 +49,11 @@ enum BenchCommand {
     Meta(bench::BenchMetaArgs),
 }
 
+/// Log filter when `BUCKETFS_LOG` is not set (an `EnvFilter` directive string).
+const DEFAULT_LOG_FILTER: &str = "info,openraft=warn,h2=warn,tower=warn,hyper=warn";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -58,6 +61,24 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Only a node exports spans; the short-lived admin commands just log.
+    let (service, otlp_endpoint) = match &cli.command {
+        Command::Meta(MetaCommand::Serve(args)) => ("bucketfs-meta", args.otlp_endpoint()),
+        _ => ("bucketfs", None),
+    };
+    let filter = std::env::var("BUCKETFS_LOG").unwrap_or_else(|_| DEFAULT_LOG_FILTER.to_owned());
+    // The OTLP exporter's gRPC channel is created on this runtime.
+    let tracing_guard = {
+        let _entered = runtime.enter();
+        bucketfs_telemetry::init_tracing(service, otlp_endpoint.as_deref(), &filter)
+    };
+    let tracing_guard = match tracing_guard {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: setting up logging (BUCKETFS_LOG, --otlp-endpoint): {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -69,6 +90,8 @@ fn main() -> ExitCode {
             Command::Bench(BenchCommand::Meta(args)) => bench::run(args).await,
         }
     });
+    // Flushes the last spans; the export runs on the runtime, so before it is dropped.
+    drop(tracing_guard);
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -76,14 +99,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("BUCKETFS_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn,h2=warn,tower=warn,hyper=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }

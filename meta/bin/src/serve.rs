@@ -52,9 +52,21 @@ pub struct ServeArgs {
     /// the log.
     #[arg(long, default_value_t = 5_000)]
     keep_logs: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics (host:port). Off unless given.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
+    /// Export tracing spans over OTLP/gRPC to this collector, e.g. http://127.0.0.1:4317.
+    /// Off unless given. BUCKETFS_LOG filters what is exported as well as what is logged.
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 }
 
 impl ServeArgs {
+    /// The OTLP collector to export spans to, if any (an empty setting means none).
+    pub fn otlp_endpoint(&self) -> Option<String> {
+        self.otlp_endpoint.clone().filter(|e| !e.trim().is_empty())
+    }
+
     fn node_config(&self, advertise: &str) -> NodeConfig {
         let mut c = NodeConfig::new(self.id, advertise);
         c.cluster_name = self.cluster_id.clone();
@@ -78,6 +90,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| args.listen.clone());
     check_addr(&advertise).context("--advertise")?;
+    if let Some(addr) = &args.metrics_listen {
+        check_addr(addr).context("--metrics-listen")?;
+    }
     let init = args.init.as_deref().map(parse_members).transpose()?;
     if let Some(members) = &init
         && members.get(&args.id) != Some(&advertise)
@@ -108,6 +123,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 args.listen
             )
         })?;
+
+    // Bound (and the recorder installed) before the node starts, so that no metric of its
+    // start-up is lost and a port conflict is reported before anything else happens.
+    let metrics = match &args.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?;
+            let handle = bucketfs_telemetry::install_prometheus()
+                .context("installing the metrics recorder")?;
+            tracing::info!(addr = %addr, "serving metrics at /metrics");
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(bucketfs_telemetry::serve_metrics(listener, handle, async {
+                let _ = stop_rx.await;
+            }));
+            Some((stop_tx, task))
+        }
+        None => None,
+    };
 
     let node = MetaNode::start(
         config,
@@ -142,6 +176,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let _ = stop_tx.send(());
     let served = server.await;
     node.shutdown().await;
+    if let Some((stop_tx, task)) = metrics {
+        let _ = stop_tx.send(());
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the metrics endpoint failed"),
+            Err(e) => tracing::warn!(error = %e, "the metrics endpoint task failed"),
+        }
+    }
     match served {
         Ok(Ok(())) => Ok(ExitCode::SUCCESS),
         Ok(Err(e)) => Err(e).context("serving"),

@@ -36,6 +36,10 @@ pub struct NodeConfig {
     pub commit_timeout: Duration,
     /// Interval of the leader's lease sweeper (`Command::ExpireLeases`); `None` disables it.
     pub lease_sweep_interval: Option<Duration>,
+    /// How often Raft's state (term, log and applied index, role, voters) is copied into
+    /// the `bucketfs_meta_raft_*` gauges; `None` disables it. Without an installed metrics
+    /// recorder the copies go nowhere and cost a watch-channel read.
+    pub metrics_interval: Option<Duration>,
     /// Run a pre-vote round before a real election, so a node that was cut off cannot
     /// depose a healthy leader when it returns.
     pub pre_vote: bool,
@@ -57,6 +61,7 @@ impl NodeConfig {
             replication_lag_threshold: 30_000,
             commit_timeout: Duration::from_secs(5),
             lease_sweep_interval: Some(Duration::from_secs(5)),
+            metrics_interval: Some(Duration::from_secs(1)),
             pre_vote: true,
         }
     }
@@ -125,6 +130,12 @@ impl NodeConfig {
             return bad(
                 "lease_sweep_interval",
                 "must be positive (use None to disable the sweeper)".into(),
+            );
+        }
+        if self.metrics_interval.is_some_and(|d| d.is_zero()) {
+            return bad(
+                "metrics_interval",
+                "must be positive (use None to disable the Raft gauges)".into(),
             );
         }
         Ok(())
@@ -231,6 +242,13 @@ mod tests {
                 "commit_timeout",
                 NodeConfig {
                     commit_timeout: Duration::ZERO,
+                    ..base.clone()
+                },
+            ),
+            (
+                "metrics_interval",
+                NodeConfig {
+                    metrics_interval: Some(Duration::ZERO),
                     ..base.clone()
                 },
             ),

@@ -6,6 +6,9 @@
 //! * [`RaftServiceImpl`], [`MetaServiceImpl`] ([`service`]) and [`serve`]: the gRPC face of
 //!   a node; peers and clients share its one address.
 //! * [`NodeConfig`] ([`config`]): validated settings.
+//! * Metrics (request counts and latencies, committed writes, Raft gauges) go through the
+//!   `metrics` facade under the names of `bucketfs_telemetry::metrics::names`; a binary
+//!   that installs a recorder exports them, anything else pays nothing.
 //!
 //! Wiring a node (what `bucketfs meta serve` does):
 //!
@@ -22,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod network;
 pub mod node;
+mod observe;
 mod serve;
 pub mod service;
 

@@ -17,6 +17,9 @@
 //! * A leader-only sweeper proposes `Command::ExpireLeases` periodically. It writes as its own
 //!   client: a fixed [`ClientId`] per node with sequence numbers from the wall clock, so a
 //!   restarted node keeps numbering upward without storing anything.
+//! * A reporter copies openraft's metrics into the `bucketfs_meta_raft_*` gauges every
+//!   `metrics_interval` (see [`crate::observe`]); like the sweeper it sleeps on tokio's
+//!   timer, which the simulator controls, and stops on shutdown.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,10 +53,16 @@ use tokio::task::JoinHandle;
 
 use crate::config::NodeConfig;
 use crate::error::{AdminError, NodeError, ReadError, WriteError};
+use crate::observe;
 
 /// The lease sweeper of node `n` writes as `ClientId(SWEEPER_CLIENT_BASE | n)`. Writers pick
 /// their ids at random from 2^64, so a collision with this range is negligible.
 const SWEEPER_CLIENT_BASE: u64 = 0xB0C4_E75F_0000_0000;
+
+/// A task slot; a panic while holding it leaves nothing half-updated, so poison is ignored.
+fn lock(slot: &Mutex<Option<JoinHandle<()>>>) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// A running metadata node. Cheap to clone; clones drive the same node.
 #[derive(Clone)]
@@ -69,6 +78,7 @@ struct Inner {
     stop: watch::Sender<bool>,
     sweeper: Mutex<Option<JoinHandle<()>>>,
     sweeper_seq: AtomicU64,
+    reporter: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for MetaNode {
@@ -148,6 +158,7 @@ impl MetaNode {
                 stop,
                 sweeper: Mutex::new(None),
                 sweeper_seq: AtomicU64::new(0),
+                reporter: Mutex::new(None),
             }),
         };
         if let Some(interval) = node.inner.config.lease_sweep_interval {
@@ -157,6 +168,14 @@ impl MetaNode {
                 interval,
             ));
             *node.lock_sweeper() = Some(handle);
+        }
+        if let Some(interval) = node.inner.config.metrics_interval {
+            let handle = tokio::spawn(Self::report_metrics(
+                Arc::downgrade(&node.inner),
+                node.inner.stop.subscribe(),
+                interval,
+            ));
+            *lock(&node.inner.reporter) = Some(handle);
         }
         tracing::info!(
             node = node.inner.config.node_id,
@@ -180,8 +199,13 @@ impl MetaNode {
         &self.inner.raft
     }
 
+    /// The clock the node stamps writes and times requests with.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
     fn lock_sweeper(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
-        self.inner.sweeper.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner.sweeper)
     }
 
     fn metrics(&self) -> RaftMetrics<TypeConfig> {
@@ -210,6 +234,7 @@ impl MetaNode {
         ack_below: u64,
         command: Command,
     ) -> Result<(ApplyResult, u64), WriteError> {
+        let kind = observe::command_kind(&command);
         let proposal = Proposal {
             client,
             seq,
@@ -229,7 +254,10 @@ impl MetaNode {
             ))
         })?;
         match written {
-            Ok(ClientWriteResponse { log_id, data, .. }) => Ok((data, log_id.index)),
+            Ok(ClientWriteResponse { log_id, data, .. }) => {
+                observe::count_write(kind);
+                Ok((data, log_id.index))
+            }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 Err(not_leader_write(&f))
             }
@@ -511,9 +539,14 @@ impl MetaNode {
             // The sweeper exits at its next wake-up; waiting for it keeps the shutdown clean.
             let _ = handle.await;
         }
+        let reporter = lock(&self.inner.reporter).take();
+        if let Some(handle) = reporter {
+            let _ = handle.await;
+        }
         if let Err(e) = self.inner.raft.shutdown().await {
             tracing::warn!(node = self.inner.config.node_id, error = %e, "raft task ended badly");
         }
+        observe::record_stopped();
         tracing::info!(node = self.inner.config.node_id, "metadata node stopped");
     }
 
@@ -550,6 +583,28 @@ impl MetaNode {
             }
             let Some(inner) = node.upgrade() else { return };
             MetaNode { inner }.sweep_once().await;
+        }
+    }
+
+    /// Copies Raft's state into the gauges every `interval` until stopped. Holds the node
+    /// weakly, like the sweeper.
+    async fn report_metrics(
+        node: Weak<Inner>,
+        mut stop: watch::Receiver<bool>,
+        interval: Duration,
+    ) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let Some(inner) = node.upgrade() else { return };
+            observe::record_raft_gauges(&inner.raft.metrics().borrow_watched());
+            drop(inner);
+            tokio::select! {
+                biased;
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
         }
     }
 

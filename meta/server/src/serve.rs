@@ -74,9 +74,12 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let routes = Routes {
-        raft: RaftServiceServer::new(RaftServiceImpl::new(node.raft().clone()))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        raft: RaftServiceServer::new(RaftServiceImpl::new(
+            node.raft().clone(),
+            node.clock().clone(),
+        ))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES),
         meta: MetaServiceServer::new(MetaServiceImpl::new(node))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES),

@@ -1,8 +1,10 @@
 //! The gRPC services of a node, as thin adapters: decode, call [`MetaNode`] (or openraft for
 //! peer traffic), encode, map errors onto [`WireError`]. One span per request carries the
-//! RPC name and, for writes, the client id and seq.
+//! RPC name and, for writes, the client id and seq; every request is counted and timed
+//! ([`crate::observe`]).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use bucketfs_meta_state::types::ClientId;
 use bucketfs_meta_state::{Command, Query};
@@ -12,6 +14,7 @@ use bucketfs_proto::pb;
 use bucketfs_proto::pb::meta_service_server::MetaService;
 use bucketfs_proto::pb::raft_service_server::RaftService;
 use bucketfs_proto::{DecodeError, WireError};
+use bucketfs_runtime::Clock;
 use futures::StreamExt as _;
 use openraft::error::{Fatal, RaftError};
 use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
@@ -20,6 +23,7 @@ use tracing::Instrument as _;
 
 use crate::network::SnapshotHeader;
 use crate::node::MetaNode;
+use crate::observe::observed;
 
 fn invalid(e: DecodeError) -> Status {
     WireError::Invalid(e.to_string()).into_status()
@@ -47,11 +51,13 @@ fn payload(data: Vec<u8>) -> Response<pb::RaftPayload> {
 /// Peer traffic: hands openraft's messages to the local `Raft`.
 pub struct RaftServiceImpl {
     raft: MetaRaft,
+    /// Times requests for the metrics.
+    clock: Arc<dyn Clock>,
 }
 
 impl RaftServiceImpl {
-    pub fn new(raft: MetaRaft) -> Self {
-        RaftServiceImpl { raft }
+    pub fn new(raft: MetaRaft, clock: Arc<dyn Clock>) -> Self {
+        RaftServiceImpl { raft, clock }
     }
 }
 
@@ -67,10 +73,13 @@ impl RaftService for RaftServiceImpl {
         &self,
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
-        let req: AppendEntriesRequest<TypeConfig> =
-            decode_payload("AppendEntries", &request.get_ref().data).map_err(invalid)?;
-        let resp = self.raft.append_entries(req).await.map_err(raft_error)?;
-        Ok(payload(encode_payload(&resp)))
+        observed("AppendEntries", &self.clock, async {
+            let req: AppendEntriesRequest<TypeConfig> =
+                decode_payload("AppendEntries", &request.get_ref().data).map_err(invalid)?;
+            let resp = self.raft.append_entries(req).await.map_err(raft_error)?;
+            Ok(payload(encode_payload(&resp)))
+        })
+        .await
     }
 
     #[tracing::instrument(level = "trace", name = "raft_rpc", skip_all, fields(rpc = "Vote"))]
@@ -78,10 +87,13 @@ impl RaftService for RaftServiceImpl {
         &self,
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
-        let req: VoteRequest<TypeConfig> =
-            decode_payload("Vote", &request.get_ref().data).map_err(invalid)?;
-        let resp = self.raft.vote(req).await.map_err(raft_error)?;
-        Ok(payload(encode_payload(&resp)))
+        observed("Vote", &self.clock, async {
+            let req: VoteRequest<TypeConfig> =
+                decode_payload("Vote", &request.get_ref().data).map_err(invalid)?;
+            let resp = self.raft.vote(req).await.map_err(raft_error)?;
+            Ok(payload(encode_payload(&resp)))
+        })
+        .await
     }
 
     #[tracing::instrument(level = "trace", name = "raft_rpc", skip_all, fields(rpc = "PreVote"))]
@@ -89,56 +101,65 @@ impl RaftService for RaftServiceImpl {
         &self,
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
-        let req: VoteRequest<TypeConfig> =
-            decode_payload("PreVote", &request.get_ref().data).map_err(invalid)?;
-        let resp = self.raft.pre_vote(req).await.map_err(raft_error)?;
-        Ok(payload(encode_payload(&resp)))
+        observed("PreVote", &self.clock, async {
+            let req: VoteRequest<TypeConfig> =
+                decode_payload("PreVote", &request.get_ref().data).map_err(invalid)?;
+            let resp = self.raft.pre_vote(req).await.map_err(raft_error)?;
+            Ok(payload(encode_payload(&resp)))
+        })
+        .await
     }
 
     async fn snapshot(
         &self,
         request: Request<Streaming<pb::SnapshotChunk>>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
-        let mut stream = request.into_inner();
-        let header: SnapshotHeader = match stream.next().await {
-            Some(Ok(pb::SnapshotChunk {
-                kind: Some(pb::snapshot_chunk::Kind::Header(h)),
-            })) => decode_payload("SnapshotHeader", &h).map_err(invalid)?,
-            Some(Err(status)) => return Err(status),
-            _ => {
-                return Err(WireError::Invalid(
-                    "a snapshot stream must start with its header".into(),
-                )
-                .into_status());
-            }
-        };
-        let span = tracing::info_span!("snapshot_install", rpc = "Snapshot", meta = %header.meta);
-        async move {
-            let mut data = Vec::new();
-            while let Some(chunk) = stream.next().await {
-                match chunk?.kind {
-                    Some(pb::snapshot_chunk::Kind::Data(bytes)) => data.extend_from_slice(&bytes),
-                    _ => {
-                        return Err(WireError::Invalid(
-                            "only data may follow a snapshot header".into(),
-                        )
-                        .into_status());
+        observed("Snapshot", &self.clock, async {
+            let mut stream = request.into_inner();
+            let header: SnapshotHeader = match stream.next().await {
+                Some(Ok(pb::SnapshotChunk {
+                    kind: Some(pb::snapshot_chunk::Kind::Header(h)),
+                })) => decode_payload("SnapshotHeader", &h).map_err(invalid)?,
+                Some(Err(status)) => return Err(status),
+                _ => {
+                    return Err(WireError::Invalid(
+                        "a snapshot stream must start with its header".into(),
+                    )
+                    .into_status());
+                }
+            };
+            let span =
+                tracing::info_span!("snapshot_install", rpc = "Snapshot", meta = %header.meta);
+            async move {
+                let mut data = Vec::new();
+                while let Some(chunk) = stream.next().await {
+                    match chunk?.kind {
+                        Some(pb::snapshot_chunk::Kind::Data(bytes)) => {
+                            data.extend_from_slice(&bytes)
+                        }
+                        _ => {
+                            return Err(WireError::Invalid(
+                                "only data may follow a snapshot header".into(),
+                            )
+                            .into_status());
+                        }
                     }
                 }
+                tracing::info!(bytes = data.len(), "snapshot received; installing");
+                let snapshot = Snapshot {
+                    meta: header.meta,
+                    snapshot: data,
+                };
+                let resp = self
+                    .raft
+                    .install_full_snapshot(header.vote, snapshot)
+                    .await
+                    .map_err(|f| fatal(&f))?;
+                Ok(payload(encode_payload(&resp)))
             }
-            tracing::info!(bytes = data.len(), "snapshot received; installing");
-            let snapshot = Snapshot {
-                meta: header.meta,
-                snapshot: data,
-            };
-            let resp = self
-                .raft
-                .install_full_snapshot(header.vote, snapshot)
-                .await
-                .map_err(|f| fatal(&f))?;
-            Ok(payload(encode_payload(&resp)))
-        }
-        .instrument(span)
+            .instrument(span)
+            .await
+        })
         .await
     }
 
@@ -152,14 +173,17 @@ impl RaftService for RaftServiceImpl {
         &self,
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
-        let req: TransferLeaderRequest<TypeConfig> =
-            decode_payload("TransferLeader", &request.get_ref().data).map_err(invalid)?;
-        let resp = self
-            .raft
-            .handle_transfer_leader(req)
-            .await
-            .map_err(|f| fatal(&f))?;
-        Ok(payload(encode_payload(&resp)))
+        observed("TransferLeader", &self.clock, async {
+            let req: TransferLeaderRequest<TypeConfig> =
+                decode_payload("TransferLeader", &request.get_ref().data).map_err(invalid)?;
+            let resp = self
+                .raft
+                .handle_transfer_leader(req)
+                .await
+                .map_err(|f| fatal(&f))?;
+            Ok(payload(encode_payload(&resp)))
+        })
+        .await
     }
 }
 
@@ -187,19 +211,22 @@ impl MetaService for MetaServiceImpl {
             client = req.client_id,
             seq = req.seq
         );
-        async move {
-            let command: Command = decode_payload("command", &req.command).map_err(invalid)?;
-            let (result, log_index) = self
-                .node
-                .write_indexed(ClientId(req.client_id), req.seq, req.ack_below, command)
-                .await
-                .map_err(|e| WireError::from(e).into_status())?;
-            Ok(Response::new(pb::WriteResponse {
-                result: encode_payload(&result),
-                log_index,
-            }))
-        }
-        .instrument(span)
+        observed("Write", self.node.clock(), async {
+            async move {
+                let command: Command = decode_payload("command", &req.command).map_err(invalid)?;
+                let (result, log_index) = self
+                    .node
+                    .write_indexed(ClientId(req.client_id), req.seq, req.ack_below, command)
+                    .await
+                    .map_err(|e| WireError::from(e).into_status())?;
+                Ok(Response::new(pb::WriteResponse {
+                    result: encode_payload(&result),
+                    log_index,
+                }))
+            }
+            .instrument(span)
+            .await
+        })
         .await
     }
 
@@ -209,19 +236,22 @@ impl MetaService for MetaServiceImpl {
     ) -> Result<Response<pb::ReadResponse>, Status> {
         let req = request.into_inner();
         let span = tracing::debug_span!("meta_rpc", rpc = "Read");
-        async move {
-            let query: Query = decode_payload("query", &req.query).map_err(invalid)?;
-            let consistency = read_consistency(req.consistency).map_err(invalid)?;
-            let reply = self
-                .node
-                .read(query, consistency)
-                .await
-                .map_err(|e| WireError::from(e).into_status())?;
-            Ok(Response::new(pb::ReadResponse {
-                reply: encode_payload(&reply),
-            }))
-        }
-        .instrument(span)
+        observed("Read", self.node.clock(), async {
+            async move {
+                let query: Query = decode_payload("query", &req.query).map_err(invalid)?;
+                let consistency = read_consistency(req.consistency).map_err(invalid)?;
+                let reply = self
+                    .node
+                    .read(query, consistency)
+                    .await
+                    .map_err(|e| WireError::from(e).into_status())?;
+                Ok(Response::new(pb::ReadResponse {
+                    reply: encode_payload(&reply),
+                }))
+            }
+            .instrument(span)
+            .await
+        })
         .await
     }
 
@@ -229,7 +259,10 @@ impl MetaService for MetaServiceImpl {
         &self,
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        Ok(Response::new(self.node.status().into()))
+        observed("Status", self.node.clock(), async {
+            Ok(Response::new(self.node.status().into()))
+        })
+        .await
     }
 
     async fn init(
@@ -238,15 +271,18 @@ impl MetaService for MetaServiceImpl {
     ) -> Result<Response<pb::InitResponse>, Status> {
         let members = request.into_inner().members;
         let span = tracing::info_span!("meta_rpc", rpc = "Init", members = ?members);
-        async move {
-            self.node
-                .initialize(members)
-                .await
-                .map_err(|e| WireError::from(e).into_status())?;
-            tracing::info!("cluster initialized");
-            Ok(Response::new(pb::InitResponse {}))
-        }
-        .instrument(span)
+        observed("Init", self.node.clock(), async {
+            async move {
+                self.node
+                    .initialize(members)
+                    .await
+                    .map_err(|e| WireError::from(e).into_status())?;
+                tracing::info!("cluster initialized");
+                Ok(Response::new(pb::InitResponse {}))
+            }
+            .instrument(span)
+            .await
+        })
         .await
     }
 
@@ -257,16 +293,19 @@ impl MetaService for MetaServiceImpl {
         let req = request.into_inner();
         let span =
             tracing::info_span!("meta_rpc", rpc = "AddLearner", node = req.id, addr = %req.addr);
-        async move {
-            let change = self
-                .node
-                .add_learner(req.id, req.addr, req.blocking)
-                .await
-                .map_err(|e| WireError::from(e).into_status())?;
-            tracing::info!(log_index = change.log_index, "learner added");
-            Ok(Response::new(change.into()))
-        }
-        .instrument(span)
+        observed("AddLearner", self.node.clock(), async {
+            async move {
+                let change = self
+                    .node
+                    .add_learner(req.id, req.addr, req.blocking)
+                    .await
+                    .map_err(|e| WireError::from(e).into_status())?;
+                tracing::info!(log_index = change.log_index, "learner added");
+                Ok(Response::new(change.into()))
+            }
+            .instrument(span)
+            .await
+        })
         .await
     }
 
@@ -277,16 +316,19 @@ impl MetaService for MetaServiceImpl {
         let req = request.into_inner();
         let voters: BTreeSet<u64> = req.voters.into_iter().collect();
         let span = tracing::info_span!("meta_rpc", rpc = "ChangeMembership", voters = ?voters, retain = req.retain);
-        async move {
-            let change = self
-                .node
-                .change_membership(voters, req.retain)
-                .await
-                .map_err(|e| WireError::from(e).into_status())?;
-            tracing::info!(log_index = change.log_index, "membership changed");
-            Ok(Response::new(change.into()))
-        }
-        .instrument(span)
+        observed("ChangeMembership", self.node.clock(), async {
+            async move {
+                let change = self
+                    .node
+                    .change_membership(voters, req.retain)
+                    .await
+                    .map_err(|e| WireError::from(e).into_status())?;
+                tracing::info!(log_index = change.log_index, "membership changed");
+                Ok(Response::new(change.into()))
+            }
+            .instrument(span)
+            .await
+        })
         .await
     }
 
@@ -296,16 +338,19 @@ impl MetaService for MetaServiceImpl {
     ) -> Result<Response<pb::MembershipResponse>, Status> {
         let id = request.into_inner().id;
         let span = tracing::info_span!("meta_rpc", rpc = "RemoveNode", node = id);
-        async move {
-            let change = self
-                .node
-                .remove_node(id)
-                .await
-                .map_err(|e| WireError::from(e).into_status())?;
-            tracing::info!(log_index = change.log_index, "node removed");
-            Ok(Response::new(change.into()))
-        }
-        .instrument(span)
+        observed("RemoveNode", self.node.clock(), async {
+            async move {
+                let change = self
+                    .node
+                    .remove_node(id)
+                    .await
+                    .map_err(|e| WireError::from(e).into_status())?;
+                tracing::info!(log_index = change.log_index, "node removed");
+                Ok(Response::new(change.into()))
+            }
+            .instrument(span)
+            .await
+        })
         .await
     }
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::NsError;
-use crate::nfs_state::{ClientOwner, ClientRecord, LeaseConfig};
+use crate::nfs_state::{ClientOwner, ClientRecord, LeaseConfig, LockKind, LockState, OpenState};
 use crate::types::{
     ClientId, FileType, FsId, FsInfo, Inode, InodeId, ObjectLink, ReadDirPage, SetAttrs, Timestamp,
 };
@@ -125,6 +125,87 @@ pub enum Command {
     /// A proposal that changes nothing; used to commit an entry of the current term and to
     /// measure the write path.
     Noop,
+    // New variants go last: postcard encodes the variant's position, and entries already in
+    // logs and snapshots must keep decoding to the same command.
+    /// OPEN of an existing regular file by an open-owner: takes or upgrades a share
+    /// reservation (see `state::open_lock`). Creating the file is a separate `Create`.
+    Open {
+        fs: FsId,
+        ino: InodeId,
+        client: u64,
+        owner: Vec<u8>,
+        access: u32,
+        deny: u32,
+    },
+    /// OPEN_DOWNGRADE: the new bits must be a subset of the open's current ones. `seqid` is
+    /// the stateid's seqid as sent (0: whatever is current, as NFSv4.1 allows).
+    OpenDowngrade {
+        client: u64,
+        state_id: u64,
+        seqid: u32,
+        access: u32,
+        deny: u32,
+    },
+    /// CLOSE; refused with [`NsError::LocksHeld`] while the open's lock-owners hold ranges.
+    Close { client: u64, state_id: u64 },
+    /// LOCK: takes, upgrades or downgrades a byte range for a lock-owner.
+    /// `length == u64::MAX` means to end of file.
+    Lock {
+        client: u64,
+        locker: Locker,
+        kind: LockKind,
+        offset: u64,
+        length: u64,
+    },
+    /// LOCKU: releases a byte range (splitting held ranges as needed). Releasing bytes that
+    /// are not locked is not an error.
+    Unlock {
+        client: u64,
+        lock_state_id: u64,
+        offset: u64,
+        length: u64,
+    },
+    /// FREE_STATEID of a lock stateid that holds no ranges. Opens are freed by `Close`.
+    FreeStateId { client: u64, state_id: u64 },
+}
+
+impl Command {
+    /// A short stable name of the command's kind, for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::CreateFs { .. } => "create_fs",
+            Command::SetAttr { .. } => "set_attr",
+            Command::Create { .. } => "create",
+            Command::Link { .. } => "link",
+            Command::Remove { .. } => "remove",
+            Command::Rename { .. } => "rename",
+            Command::CommitObject { .. } => "commit_object",
+            Command::ExchangeClient { .. } => "exchange_client",
+            Command::RenewLeases { .. } => "renew_leases",
+            Command::ExpireLeases => "expire_leases",
+            Command::DestroyClient { .. } => "destroy_client",
+            Command::Noop => "noop",
+            Command::Open { .. } => "open",
+            Command::OpenDowngrade { .. } => "open_downgrade",
+            Command::Close { .. } => "close",
+            Command::Lock { .. } => "lock",
+            Command::Unlock { .. } => "unlock",
+            Command::FreeStateId { .. } => "free_state_id",
+        }
+    }
+}
+
+/// Who asks for a byte-range lock (NFS `locker4`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Locker {
+    /// `open_to_lock_owner4`: the lock-owner's first LOCK on this file, through one of the
+    /// client's opens. If the lock-owner already has a stateid for the file, it is reused.
+    New {
+        open_state_id: u64,
+        lock_owner: Vec<u8>,
+    },
+    /// `exist_lock_owner4`: a lock stateid returned by an earlier LOCK.
+    Existing { lock_state_id: u64 },
 }
 
 /// The reply to an applied [`Command`].
@@ -151,6 +232,9 @@ pub enum Reply {
         clients: Vec<u64>,
     },
     Done,
+    // Appended: stored replies (exactly-once rows) must keep decoding.
+    Open(OpenState),
+    Lock(LockState),
 }
 
 /// Reads. Served by the leader after a read-index round (linearizable) unless the caller
@@ -190,6 +274,22 @@ pub enum Query {
     GetClient {
         client: u64,
     },
+    /// LOCKT: whether `lock_owner` of `client` could lock the range. A conflict comes back
+    /// as [`NsError::LockDenied`], no conflict as [`QueryReply::LockFree`].
+    LockTest {
+        fs: FsId,
+        ino: InodeId,
+        client: u64,
+        lock_owner: Vec<u8>,
+        kind: LockKind,
+        offset: u64,
+        length: u64,
+    },
+    /// TEST_STATEID: for each id, whether it names an open or lock of `client`.
+    TestStateIds {
+        client: u64,
+        state_ids: Vec<u64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,6 +300,9 @@ pub enum QueryReply {
     Target(String),
     Page(ReadDirPage),
     Client(ClientRecord),
+    LockFree,
+    /// One entry per asked id, in order.
+    StateIds(Vec<bool>),
 }
 
 /// What a proposal produced, as stored for exactly-once replies.

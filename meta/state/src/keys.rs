@@ -10,10 +10,13 @@
 //! |--------------|--------------------------------------|----------------------------|
 //! | `Meta`       | `[NEXT_FS]`                          | next fs id (`u64`)         |
 //! | `Meta`       | `[NEXT_NFS_CLIENT]`                  | next NFS client id (`u64`) |
+//! | `Meta`       | `[NEXT_STATE_ID]`                    | next open/lock state id    |
 //! | `Meta`       | `[NEXT_INODE, fs]`                   | next inode id of `fs`      |
 //! | `Meta`       | `[NEXT_COOKIE, fs, dir]`             | next cookie of `dir`       |
 //! | `Meta`       | `[CREATE_VERIFIER, fs, ino]`         | exclusive-create verifier  |
 //! | `Meta`       | `[REQUEST_WINDOW, client]`           | window start (`u64`)       |
+//! | `Meta`       | `[OPEN_BY_FILE, fs, ino, state_id]`  | client id (`u64`)          |
+//! | `Meta`       | `[LOCK_BY_FILE, fs, ino, state_id]`  | client id (`u64`)          |
 //! | `Fs`         | `[FS_BY_ID, fs]`                     | `FsInfo`                   |
 //! | `Fs`         | `[FS_BY_NAME, name…]`                | `FsId`                     |
 //! | `Inodes`     | `[fs, ino]`                          | `Inode`                    |
@@ -24,15 +27,22 @@
 //! | `Clients`    | `[CLIENT_BY_OWNER, owner_id…]`       | client id (`u64`)          |
 //! | `Opens`      | `[client, state_id]`                 | `OpenState`                |
 //! | `Locks`      | `[client, state_id]`                 | `LockState`                |
+//!
+//! The by-file indexes of opens and locks live in `Meta` under their own tags rather than
+//! in `Opens`/`Locks`: those tables are keyed by client first so that dropping a client is
+//! one prefix, and an index key there could share a prefix with some client's rows.
 
 use crate::types::{ClientId, FsId, InodeId};
 
 const NEXT_FS: u8 = 0x01;
 const NEXT_NFS_CLIENT: u8 = 0x02;
+const NEXT_STATE_ID: u8 = 0x03;
 const NEXT_INODE: u8 = 0x10;
 const NEXT_COOKIE: u8 = 0x11;
 const CREATE_VERIFIER: u8 = 0x12;
 const REQUEST_WINDOW: u8 = 0x20;
+const OPEN_BY_FILE: u8 = 0x30;
+const LOCK_BY_FILE: u8 = 0x31;
 
 const FS_BY_ID: u8 = 0x01;
 const FS_BY_NAME: u8 = 0x02;
@@ -50,6 +60,10 @@ pub fn next_fs() -> Vec<u8> {
 
 pub fn next_nfs_client() -> Vec<u8> {
     vec![NEXT_NFS_CLIENT]
+}
+
+pub fn next_state_id() -> Vec<u8> {
+    vec![NEXT_STATE_ID]
 }
 
 pub fn next_inode(fs: FsId) -> Vec<u8> {
@@ -124,15 +138,42 @@ pub fn client_by_owner(owner_id: &[u8]) -> Vec<u8> {
 }
 
 /// Key of an open or a lock: both tables are keyed by the owning NFS client first, so a
-/// client's state is one prefix. Only tests write opens and locks so far; the OPEN and
-/// LOCK commands will.
-#[cfg(test)]
+/// client's state is one prefix.
 pub fn client_state(client: u64, state_id: u64) -> Vec<u8> {
     cat(&[&client.to_be_bytes(), &state_id.to_be_bytes()])
 }
 
 pub fn client_state_prefix(client: u64) -> Vec<u8> {
     client.to_be_bytes().to_vec()
+}
+
+fn by_file(tag: u8, fs: FsId, ino: InodeId) -> Vec<u8> {
+    cat(&[&[tag], &fs.0.to_be_bytes(), &ino.0.to_be_bytes()])
+}
+
+/// Index row of an open under its file.
+pub fn open_by_file(fs: FsId, ino: InodeId, state_id: u64) -> Vec<u8> {
+    cat(&[&by_file(OPEN_BY_FILE, fs, ino), &state_id.to_be_bytes()])
+}
+
+/// Prefix of every open of one file, in state id order.
+pub fn open_by_file_prefix(fs: FsId, ino: InodeId) -> Vec<u8> {
+    by_file(OPEN_BY_FILE, fs, ino)
+}
+
+/// Index row of a lock stateid under its file.
+pub fn lock_by_file(fs: FsId, ino: InodeId, state_id: u64) -> Vec<u8> {
+    cat(&[&by_file(LOCK_BY_FILE, fs, ino), &state_id.to_be_bytes()])
+}
+
+pub fn lock_by_file_prefix(fs: FsId, ino: InodeId) -> Vec<u8> {
+    by_file(LOCK_BY_FILE, fs, ino)
+}
+
+/// The state id at the end of a by-file index key.
+pub fn state_id_of_by_file(key: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = key.get(17..25)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
 }
 
 /// The smallest key greater than every key that starts with `prefix`, or `None` when no
@@ -174,6 +215,21 @@ mod tests {
         let end = prefix_end(&dir_prefix(fs, InodeId(7))).unwrap();
         assert!(a.as_slice() < end.as_slice());
         assert!(b.as_slice() >= end.as_slice());
+    }
+
+    #[test]
+    fn by_file_indexes_are_one_prefix_per_file() {
+        let (fs, ino) = (FsId(1), InodeId(0xff));
+        let prefix = open_by_file_prefix(fs, ino);
+        let end = prefix_end(&prefix).unwrap();
+        let mine = open_by_file(fs, ino, u64::MAX);
+        let next = open_by_file(fs, InodeId(0x100), 0);
+        assert!(mine.starts_with(&prefix) && mine.as_slice() < end.as_slice());
+        assert!(next.as_slice() >= end.as_slice());
+        assert_eq!(state_id_of_by_file(&mine), Some(u64::MAX));
+        assert_eq!(state_id_of_by_file(&lock_by_file(fs, ino, 42)), Some(42));
+        // Opens and locks of one file never share a prefix.
+        assert!(!lock_by_file(fs, ino, 1).starts_with(&prefix));
     }
 
     #[test]

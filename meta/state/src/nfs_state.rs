@@ -56,6 +56,15 @@ impl ClientRecord {
     }
 }
 
+/// `OPEN4_SHARE_ACCESS_READ`: the open may read.
+pub const SHARE_ACCESS_READ: u32 = 1;
+/// `OPEN4_SHARE_ACCESS_WRITE`: the open may write.
+pub const SHARE_ACCESS_WRITE: u32 = 2;
+/// `OPEN4_SHARE_DENY_READ`: no other open-owner may open the file for reading.
+pub const SHARE_DENY_READ: u32 = 1;
+/// `OPEN4_SHARE_DENY_WRITE`: no other open-owner may open the file for writing.
+pub const SHARE_DENY_WRITE: u32 = 2;
+
 /// `OPEN4_SHARE_ACCESS_*` / `OPEN4_SHARE_DENY_*` bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShareMode {
@@ -82,15 +91,52 @@ pub enum LockKind {
     Write,
 }
 
-/// A byte-range lock held by a lock-owner; `length == u64::MAX` means to end of file.
+/// One locked byte range, `first..=last` (inclusive, so a lock to end of file, `last ==
+/// u64::MAX`, needs no sentinel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRange {
+    pub kind: LockKind,
+    pub first: u64,
+    pub last: u64,
+}
+
+impl LockRange {
+    /// The NFS `offset4` of the range.
+    pub fn offset(&self) -> u64 {
+        self.first
+    }
+
+    /// The NFS `length4` of the range: `u64::MAX` for a range that runs to end of file.
+    /// `0..=u64::MAX - 1` (only reachable by unlocking the last byte of a lock to EOF)
+    /// also has length `u64::MAX` and is reported as running to EOF: `length4` cannot say
+    /// otherwise.
+    pub fn length(&self) -> u64 {
+        if self.last == u64::MAX {
+            u64::MAX
+        } else {
+            self.last - self.first + 1
+        }
+    }
+
+    pub fn overlaps(&self, first: u64, last: u64) -> bool {
+        self.first <= last && first <= self.last
+    }
+}
+
+/// The lock stateid of one lock-owner on one file, with every range it holds there.
+/// Ranges are sorted, never overlap, and adjacent ranges of the same kind are merged, so
+/// two replicas that applied the same log hold byte-identical rows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockState {
     pub client: u64,
+    /// The lock-owner (`lock_owner4.owner`).
     pub owner: Vec<u8>,
     pub fs: FsId,
     pub ino: InodeId,
-    pub kind: LockKind,
-    pub offset: u64,
-    pub length: u64,
+    /// The open the lock-owner was first tied to (`open_to_lock_owner4`); closing it while
+    /// ranges are held is refused.
+    pub open_state_id: u64,
     pub state_id: u64,
+    pub seqid: u32,
+    pub ranges: Vec<LockRange>,
 }

@@ -4,7 +4,8 @@
 //!
 //! * `dedupe` wraps every proposal in the exactly-once protocol and runs the command in a
 //!   nested transaction, so a command that is refused half-way leaves no partial writes.
-//! * `fs`, `namespace`, `rename` and `clients` hold the commands; `queries` the reads.
+//! * `fs`, `namespace`, `rename`, `clients` and `open_lock` hold the commands; `queries`
+//!   the reads.
 //! * `rows` is the typed view of the tables; `crate::keys` their byte layouts.
 //!
 //! Every command validates before it writes, but atomicity does not depend on that: only a
@@ -20,6 +21,7 @@ mod clients;
 mod dedupe;
 mod fs;
 mod namespace;
+mod open_lock;
 mod queries;
 mod rename;
 mod rows;

@@ -34,12 +34,9 @@ fn store<R: KvRead + ?Sized>(txn: &mut Txn<'_, R>, record: &ClientRecord) {
     );
 }
 
-/// Drops every open and lock of `client`.
+/// Drops every open and lock of `client`, with their by-file index rows.
 fn drop_state<R: KvRead + ?Sized>(txn: &mut Txn<'_, R>, client: u64) -> Res<()> {
-    let prefix = keys::client_state_prefix(client);
-    rows::delete_prefix(txn, Table::Opens, &prefix)?;
-    rows::delete_prefix(txn, Table::Locks, &prefix)?;
-    Ok(())
+    super::open_lock::drop_client_state(txn, client)
 }
 
 fn drop_client<R: KvRead + ?Sized>(txn: &mut Txn<'_, R>, record: &ClientRecord) -> Res<()> {
@@ -143,7 +140,7 @@ pub(super) fn destroy<R: KvRead + ?Sized>(txn: &mut Txn<'_, R>, client: u64) -> 
 mod tests {
     use super::*;
     use crate::kv::MemKv;
-    use crate::nfs_state::{LockKind, LockState, OpenState, ShareMode};
+    use crate::nfs_state::{LockKind, LockRange, LockState, OpenState, ShareMode};
     use crate::types::{FsId, InodeId, Timestamp};
 
     fn stamp(index: u64, secs: i64) -> Stamp {
@@ -176,34 +173,40 @@ mod tests {
             owner: b"l".to_vec(),
             fs: FsId(1),
             ino: InodeId(2),
-            kind: LockKind::Write,
-            offset: 0,
-            length: u64::MAX,
-            state_id,
+            open_state_id: state_id,
+            state_id: state_id + 1000,
+            seqid: 1,
+            ranges: vec![LockRange {
+                kind: LockKind::Write,
+                first: 0,
+                last: u64::MAX,
+            }],
         };
         run(kv, |txn| {
-            rows::put(
-                txn,
-                Table::Opens,
-                keys::client_state(client, state_id),
-                &open,
-            );
-            rows::put(
-                txn,
-                Table::Locks,
-                keys::client_state(client, state_id),
-                &lock,
-            );
+            super::super::open_lock::put_open(txn, &open);
+            super::super::open_lock::put_lock(txn, &lock);
             Ok(())
         });
     }
 
+    /// Opens and locks of `client`, and index rows naming it.
     fn state_rows(kv: &MemKv, client: u64) -> usize {
         let prefix = keys::client_state_prefix(client);
-        kv.rows
+        let own = kv
+            .rows
             .keys()
             .filter(|(t, k)| matches!(t, Table::Opens | Table::Locks) && k.starts_with(&prefix))
-            .count()
+            .count();
+        let indexed = kv
+            .rows
+            .iter()
+            .filter(|((t, k), v)| {
+                *t == Table::Meta
+                    && (k.starts_with(&[0x30]) || k.starts_with(&[0x31]))
+                    && crate::codec::decode::<u64>("meta", v).ok() == Some(client)
+            })
+            .count();
+        own + indexed
     }
 
     const LEASE: LeaseConfig = LeaseConfig {
@@ -244,7 +247,7 @@ mod tests {
         }));
         assert_eq!((again.client, again.incarnation), (a.client, 0));
         assert_eq!(again.last_renewed, Timestamp::new(20, 0));
-        assert_eq!(state_rows(&kv, a.client), 4);
+        assert_eq!(state_rows(&kv, a.client), 8);
 
         // New verifier: a new incarnation and the old boot's opens and locks are gone.
         let rebooted = record(run(&mut kv, |t| {
@@ -252,7 +255,7 @@ mod tests {
         }));
         assert_eq!((rebooted.client, rebooted.incarnation), (a.client, 1));
         assert_eq!(state_rows(&kv, a.client), 0);
-        assert_eq!(state_rows(&kv, b.client), 2);
+        assert_eq!(state_rows(&kv, b.client), 4);
     }
 
     #[test]
@@ -275,7 +278,7 @@ mod tests {
             }
         );
         assert_eq!(state_rows(&kv, a.client), 0);
-        assert_eq!(state_rows(&kv, b.client), 2);
+        assert_eq!(state_rows(&kv, b.client), 4);
         // The owner can come back, as a new client.
         let a2 = record(run(&mut kv, |t| {
             exchange(t, stamp(4, 97), &owner(b"a", 1), LEASE)

@@ -19,7 +19,7 @@ use crate::keys;
 use crate::kv::{KvRead, Table, Txn};
 
 use super::rows::{self, Fail, Res, Stamp};
-use super::{clients, fs, namespace, rename};
+use super::{clients, fs, namespace, open_lock, rename};
 
 pub(super) fn apply<R: KvRead + ?Sized>(
     txn: &mut Txn<'_, R>,
@@ -155,5 +155,68 @@ fn execute<R: KvRead + ?Sized>(
         Command::ExpireLeases => clients::expire(txn, stamp),
         Command::DestroyClient { client } => clients::destroy(txn, *client),
         Command::Noop => Ok(Reply::Done),
+        Command::Open {
+            fs,
+            ino,
+            client,
+            owner,
+            access,
+            deny,
+        } => open_lock::open(
+            txn,
+            stamp,
+            open_lock::OpenArgs {
+                fs: *fs,
+                ino: *ino,
+                client: *client,
+                owner,
+                access: *access,
+                deny: *deny,
+            },
+        ),
+        Command::OpenDowngrade {
+            client,
+            state_id,
+            seqid,
+            access,
+            deny,
+        } => open_lock::open_downgrade(
+            txn,
+            stamp,
+            *client,
+            *state_id,
+            *seqid,
+            crate::nfs_state::ShareMode {
+                access: *access,
+                deny: *deny,
+            },
+        ),
+        Command::Close { client, state_id } => open_lock::close(txn, stamp, *client, *state_id),
+        Command::Lock {
+            client,
+            locker,
+            kind,
+            offset,
+            length,
+        } => open_lock::lock(
+            txn,
+            stamp,
+            open_lock::LockArgs {
+                client: *client,
+                locker,
+                kind: *kind,
+                offset: *offset,
+                length: *length,
+            },
+        ),
+        Command::Unlock {
+            client,
+            lock_state_id,
+            offset,
+            length,
+        } => open_lock::unlock(txn, stamp, *client, *lock_state_id, *offset, *length),
+        Command::FreeStateId { client, state_id } => {
+            open_lock::free_state_id(txn, stamp, *client, *state_id)
+        }
     }
 }

@@ -9,6 +9,7 @@ use crate::name;
 use crate::nfs_state::ClientRecord;
 use crate::types::{DirEntry, FileType, FsId, FsInfo, InodeId, ReadDirPage};
 
+use super::open_lock;
 use super::rows::{self, Res};
 
 pub(super) fn query<K: KvRead + ?Sized>(
@@ -72,6 +73,32 @@ fn answer<K: KvRead + ?Sized>(kv: &K, query: &Query) -> Res<QueryReply> {
                 .ok_or(NsError::NoSuchClient(*client))?;
             Ok(QueryReply::Client(record))
         }
+        Query::LockTest {
+            fs,
+            ino,
+            client,
+            lock_owner,
+            kind,
+            offset,
+            length,
+        } => {
+            open_lock::lock_test(
+                kv,
+                open_lock::LockTestArgs {
+                    fs: *fs,
+                    ino: *ino,
+                    client: *client,
+                    lock_owner,
+                    kind: *kind,
+                    offset: *offset,
+                    length: *length,
+                },
+            )?;
+            Ok(QueryReply::LockFree)
+        }
+        Query::TestStateIds { client, state_ids } => Ok(QueryReply::StateIds(
+            open_lock::test_state_ids(kv, *client, state_ids)?,
+        )),
     }
 }
 

@@ -125,20 +125,6 @@ pub(super) fn scan_all<T: DeserializeOwned, K: KvRead + ?Sized>(
     }
 }
 
-/// Deletes every row of `table` whose key starts with `prefix`.
-pub(super) fn delete_prefix<R: KvRead + ?Sized>(
-    txn: &mut Txn<'_, R>,
-    table: Table,
-    prefix: &[u8],
-) -> Result<(), MetaError> {
-    let end = keys::prefix_end(prefix);
-    let rows = txn.scan(table, prefix, end.as_deref(), usize::MAX)?;
-    for (k, _) in rows {
-        txn.delete(table, k);
-    }
-    Ok(())
-}
-
 /// Returns the counter's value and stores the next one; a missing counter starts at `first`.
 pub(super) fn take_counter<R: KvRead + ?Sized>(
     txn: &mut Txn<'_, R>,
