@@ -19,12 +19,13 @@ use bucketfs_meta_store::{Entry, EntryPayload, LogId};
 
 use crate::trace::{Fnv64, Trace};
 
-/// A log id as plain numbers: (term, leader node, index).
+/// A log id as plain numbers: (term, leader node, index). In standard Raft mode a log id
+/// records only the term (one leader per term), so the leader node is always 0 here.
 pub type Lid = (u64, u64, u64);
 
 pub fn lid(log_id: &LogId) -> Lid {
     let leader = log_id.committed_leader_id();
-    (leader.term, leader.node_id, log_id.index())
+    (leader.term, 0, log_id.index())
 }
 
 #[derive(Debug, Default)]

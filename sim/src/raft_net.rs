@@ -130,7 +130,7 @@ impl<S: RaftHost> RaftNetworkV2<TypeConfig> for SimPeer<S> {
         if rpc.vote.committed {
             self.observer.saw_leader(
                 rpc.vote.leader_id.term,
-                rpc.vote.leader_id.node_id,
+                rpc.vote.leader_id.voted_for,
                 "sent AppendEntries",
             );
         }

@@ -40,11 +40,17 @@ impl fmt::Display for LogPayload {
 openraft::declare_raft_types!(
     /// Raft types of the metadata cluster. `Node::addr` is the node's single gRPC address,
     /// which serves both Raft peer traffic and the client API.
+    ///
+    /// `LeaderId` is standard Raft's: a node grants one vote per term, so a term has at most
+    /// one leader (the simulator checks exactly that). openraft's default ("advanced") leader
+    /// id lets a node vote again in the same term for a higher node id, which is safe in its
+    /// model but breaks the textbook invariant our checkers and operators reason with.
     pub TypeConfig:
         D = LogPayload,
         R = ApplyResult,
         NodeId = u64,
         Node = openraft::BasicNode,
+        LeaderId = openraft::impls::leader_id_std::LeaderId<u64, u64>,
         AsyncRuntime = BucketfsRuntime,
 );
 
