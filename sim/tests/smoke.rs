@@ -87,3 +87,16 @@ fn a_node_that_forgets_its_log_loses_committed_entries() {
     })
     .unwrap();
 }
+
+/// Seed 568 once elected two leaders in one term, under openraft's default leader ids that
+/// allow a second vote per term; the cluster now uses standard Raft leader ids.
+#[test]
+fn seed_568_keeps_one_leader_per_term() {
+    let report = run(RunConfig::new(568));
+    assert!(
+        report.passed(),
+        "seed 568 failed: {:#?}\n{}",
+        report.failures,
+        report.trace.join("\n")
+    );
+}
