@@ -1,0 +1,926 @@
+//! COMPOUND execution (RFC 8881 §16.2.3, §2.10.6).
+//!
+//! One record in, at most one reply message out ([`NfsServer::handle_record`]). A COMPOUND
+//! runs its operations in order against a current and a saved filehandle and stops at the first
+//! failure; the reply's status is the last result's. Session rules come first: SEQUENCE opens
+//! every COMPOUND except a lone EXCHANGE_ID, CREATE_SESSION, DESTROY_SESSION, DESTROY_CLIENTID
+//! or BIND_CONN_TO_SESSION. Replies executed under a slot with `cachethis` are cached as
+//! COMPOUND4res bytes, so a retransmission replays exactly what was sent without touching the
+//! file system again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bucketfs_nfs_wire::nfs::attr::*;
+use bucketfs_nfs_wire::nfs::ops::*;
+use bucketfs_nfs_wire::nfs::types::{LinkText, Opaque, SpecData, Utf8String};
+use bucketfs_nfs_wire::nfs::{
+    Attr, AttrEncoder, Bitmap, ChangeInfo, Component, CompoundArgs, CompoundBody, CompoundRes,
+    Fattr, FileHandle, Fsid, NfsArgOp, NfsFileType, NfsResOp, NfsStatus, NfsTime, Opcode,
+    ReaddirBuilder,
+};
+use bucketfs_nfs_wire::rpc::{AUTH_NONE, AUTH_SYS, Credential, ReplyBody};
+use bucketfs_nfs_wire::xdr::Encoder;
+use bucketfs_nfs_wire::{Classified, classify_call, null_reply};
+use bucketfs_runtime::Clock;
+use tracing::{Instrument, debug, field};
+
+use crate::fs::{AttrUpdate, FileAttrs, FileSystem, NewAttrs, NewNode, TimeUpdate};
+use crate::state::{ClientStore, RequestShape, SequenceOutcome, SessionLimits};
+
+/// Server-wide settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest RPC record accepted; a larger one closes the connection.
+    pub max_record: usize,
+    pub lease: Duration,
+    pub limits: SessionLimits,
+    /// eir_server_owner.so_major_id: the same for every gateway that shares client state.
+    pub server_owner: Vec<u8>,
+    pub server_scope: Vec<u8>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let limits = SessionLimits::default();
+        Self {
+            max_record: limits.max_request as usize,
+            lease: Duration::from_secs(90),
+            limits,
+            server_owner: b"bucketfs".to_vec(),
+            server_scope: b"bucketfs".to_vec(),
+        }
+    }
+}
+
+/// The uid/gid AUTH_NONE callers act as.
+const NOBODY: u32 = 65534;
+/// READDIR fetches entries from the file system in pages of this many.
+const READDIR_PAGE: usize = 128;
+/// Cookie verifier: cookies are stable for the life of a directory, so one constant suffices.
+const COOKIEVERF: [u8; 8] = [0; 8];
+const MAX_IO: u64 = 1024 * 1024;
+
+/// An NFS v4.1 server over one [`FileSystem`].
+pub struct NfsServer<F> {
+    fs: F,
+    store: Box<dyn ClientStore>,
+    clock: Arc<dyn Clock>,
+    config: ServerConfig,
+}
+
+/// Per-COMPOUND state.
+struct Ctx<'a> {
+    current: Option<Vec<u8>>,
+    saved: Option<Vec<u8>>,
+    credential: &'a Credential,
+}
+
+impl<'a> Ctx<'a> {
+    fn current(&self) -> Result<&[u8], NfsStatus> {
+        self.current.as_deref().ok_or(NfsStatus::NoFileHandle)
+    }
+}
+
+/// Operations that may only appear alone, outside a session.
+fn sessionless(op: Opcode) -> bool {
+    matches!(
+        op,
+        Opcode::ExchangeId
+            | Opcode::CreateSession
+            | Opcode::DestroySession
+            | Opcode::DestroyClientId
+            | Opcode::BindConnToSession
+    )
+}
+
+fn opcode_name(op: Opcode) -> String {
+    format!("{op:?}")
+}
+
+/// A complete MSG_ACCEPTED/SUCCESS reply around already-encoded COMPOUND4res bytes.
+fn reply_message(xid: u32, body: &[u8]) -> Vec<u8> {
+    let mut e = Encoder::with_capacity(24 + body.len());
+    ReplyBody::Success.encode(xid, &mut e);
+    let mut out = e.into_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+/// The attributes GETATTR and READDIR can return.
+pub fn supported_attrs() -> Bitmap {
+    Bitmap::from_bits(&[
+        FATTR4_SUPPORTED_ATTRS,
+        FATTR4_TYPE,
+        FATTR4_FH_EXPIRE_TYPE,
+        FATTR4_CHANGE,
+        FATTR4_SIZE,
+        FATTR4_LINK_SUPPORT,
+        FATTR4_SYMLINK_SUPPORT,
+        FATTR4_NAMED_ATTR,
+        FATTR4_FSID,
+        FATTR4_UNIQUE_HANDLES,
+        FATTR4_LEASE_TIME,
+        FATTR4_RDATTR_ERROR,
+        FATTR4_ACLSUPPORT,
+        FATTR4_CANSETTIME,
+        FATTR4_CASE_INSENSITIVE,
+        FATTR4_CASE_PRESERVING,
+        FATTR4_CHOWN_RESTRICTED,
+        FATTR4_FILEHANDLE,
+        FATTR4_FILEID,
+        FATTR4_HOMOGENEOUS,
+        FATTR4_MAXFILESIZE,
+        FATTR4_MAXLINK,
+        FATTR4_MAXNAME,
+        FATTR4_MAXREAD,
+        FATTR4_MAXWRITE,
+        FATTR4_MODE,
+        FATTR4_NO_TRUNC,
+        FATTR4_NUMLINKS,
+        FATTR4_OWNER,
+        FATTR4_OWNER_GROUP,
+        FATTR4_RAWDEV,
+        FATTR4_SPACE_USED,
+        FATTR4_TIME_ACCESS,
+        FATTR4_TIME_DELTA,
+        FATTR4_TIME_METADATA,
+        FATTR4_TIME_MODIFY,
+        FATTR4_MOUNTED_ON_FILEID,
+        FATTR4_FS_LAYOUT_TYPES,
+        FATTR4_SUPPATTR_EXCLCREAT,
+    ])
+}
+
+impl<F: FileSystem> NfsServer<F> {
+    pub fn new(
+        fs: F,
+        store: Box<dyn ClientStore>,
+        clock: Arc<dyn Clock>,
+        config: ServerConfig,
+    ) -> Self {
+        Self {
+            fs,
+            store,
+            clock,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    pub fn fs(&self) -> &F {
+        &self.fs
+    }
+
+    /// Drops clients (and their sessions) that have not renewed their lease for twice its
+    /// length. Nothing this server grants yet (no opens, locks or delegations) can conflict
+    /// with another client, so the generous margin only costs memory and spares slow clients
+    /// a BADSESSION recovery. Returns how many clients were dropped.
+    pub fn expire_clients(&self) -> usize {
+        self.store.expire(self.clock.now(), self.config.lease * 2)
+    }
+
+    /// Handles one RPC record; returns the reply message to frame and send, if any.
+    pub async fn handle_record(&self, record: &[u8]) -> Option<Vec<u8>> {
+        match classify_call(record) {
+            Classified::Null { xid, .. } => Some(null_reply(xid)),
+            Classified::Reply { message, .. } => Some(message),
+            Classified::Drop(e) => {
+                debug!(error = %e, "dropping unanswerable record");
+                None
+            }
+            Classified::Compound {
+                xid,
+                credential,
+                args,
+            } => Some(self.compound(xid, &credential, args, record.len()).await),
+        }
+    }
+
+    async fn compound(
+        &self,
+        xid: u32,
+        credential: &Credential,
+        args: CompoundArgs,
+        record_len: usize,
+    ) -> Vec<u8> {
+        let CompoundArgs { tag, body, .. } = args;
+        let CompoundBody::Ops { ops, stop } = body else {
+            // classify_call answers the other bodies itself.
+            let res = CompoundRes::empty(tag, NfsStatus::ServerFault);
+            return bucketfs_nfs_wire::success_reply(xid, &res);
+        };
+        let names: Vec<String> = ops
+            .iter()
+            .map(|op| opcode_name(op.opcode()))
+            .chain(stop.iter().map(|s| opcode_name(s.opcode)))
+            .collect();
+        let span = tracing::info_span!(
+            "compound",
+            xid,
+            ops = %names.join(","),
+            clientid = field::Empty,
+            session = field::Empty,
+            slot = field::Empty,
+        );
+        let body = self
+            .run(credential, tag, ops, stop, record_len, &span)
+            .instrument(span.clone())
+            .await;
+        reply_message(xid, &body)
+    }
+
+    /// Executes the operations; returns the encoded COMPOUND4res (fresh or replayed).
+    async fn run(
+        &self,
+        credential: &Credential,
+        tag: Vec<u8>,
+        ops: Vec<NfsArgOp>,
+        stop: Option<bucketfs_nfs_wire::nfs::OpFailure>,
+        record_len: usize,
+        span: &tracing::Span,
+    ) -> Vec<u8> {
+        let mut results = Vec::with_capacity(ops.len() + 1);
+        let mut slot = None;
+        let mut completed = true;
+        let total = ops.len() + usize::from(stop.is_some());
+        let mut ctx = Ctx {
+            current: None,
+            saved: None,
+            credential,
+        };
+        for (i, op) in ops.iter().enumerate() {
+            let opcode = op.opcode();
+            let result = match op {
+                NfsArgOp::Sequence(a) if i == 0 => match self.store.sequence(
+                    a,
+                    RequestShape {
+                        ops: total,
+                        bytes: record_len,
+                    },
+                    self.clock.now(),
+                ) {
+                    Ok(SequenceOutcome::Replay(body)) => {
+                        debug!("replaying cached reply");
+                        return body;
+                    }
+                    Ok(SequenceOutcome::Execute { res, clientid }) => {
+                        span.record("clientid", format!("{clientid:016x}"));
+                        span.record("session", hex(&a.sessionid));
+                        span.record("slot", a.slotid);
+                        slot = Some((a.sessionid, a.slotid, a.cachethis));
+                        NfsResOp::Sequence(Ok(res))
+                    }
+                    Err(s) => NfsResOp::Sequence(Err(s)),
+                },
+                NfsArgOp::Sequence(_) => NfsResOp::error(opcode, NfsStatus::SequencePos),
+                _ if i == 0 && sessionless(opcode) && total > 1 => {
+                    NfsResOp::error(opcode, NfsStatus::NotOnlyOp)
+                }
+                _ if i == 0 && !sessionless(opcode) => {
+                    NfsResOp::error(opcode, NfsStatus::OpNotInSession)
+                }
+                _ => self.execute(op, &mut ctx).await,
+            };
+            let ok = result.status().is_ok();
+            results.push(result);
+            if !ok {
+                completed = false;
+                break;
+            }
+        }
+        if completed && let Some(stop) = stop {
+            results.push(stop.result());
+        }
+        let res = CompoundRes::new(tag, results);
+        let mut e = Encoder::with_capacity(256);
+        res.encode(&mut e);
+        let body = e.into_vec();
+        if let Some((session, slot, cachethis)) = slot {
+            self.store
+                .complete(&session, slot, cachethis.then(|| body.clone()));
+        }
+        debug!(status = ?res.status, "compound done");
+        body
+    }
+
+    async fn execute(&self, op: &NfsArgOp, ctx: &mut Ctx<'_>) -> NfsResOp {
+        let opcode = op.opcode();
+        let status_of = |r: Result<(), NfsStatus>| match r {
+            Ok(()) => NfsStatus::Ok,
+            Err(s) => s,
+        };
+        match op {
+            NfsArgOp::PutRootFh => {
+                ctx.current = Some(self.fs.root());
+                NfsResOp::PutRootFh(NfsStatus::Ok)
+            }
+            NfsArgOp::PutFh(a) => {
+                ctx.current = Some(a.object.as_bytes().to_vec());
+                NfsResOp::PutFh(NfsStatus::Ok)
+            }
+            NfsArgOp::GetFh => NfsResOp::GetFh(
+                ctx.current()
+                    .and_then(|fh| FileHandle::new(fh.to_vec()).ok_or(NfsStatus::ServerFault)),
+            ),
+            NfsArgOp::SaveFh => NfsResOp::SaveFh(match &ctx.current {
+                Some(fh) => {
+                    ctx.saved = Some(fh.clone());
+                    NfsStatus::Ok
+                }
+                None => NfsStatus::NoFileHandle,
+            }),
+            NfsArgOp::RestoreFh => NfsResOp::RestoreFh(match &ctx.saved {
+                Some(fh) => {
+                    ctx.current = Some(fh.clone());
+                    NfsStatus::Ok
+                }
+                None => NfsStatus::NoFileHandle,
+            }),
+            NfsArgOp::Lookup(a) => NfsResOp::Lookup(status_of(self.lookup(ctx, &a.objname).await)),
+            NfsArgOp::LookupP => NfsResOp::LookupP(status_of(self.lookupp(ctx).await)),
+            NfsArgOp::GetAttr(a) => NfsResOp::GetAttr(self.getattr(ctx, &a.attr_request).await),
+            NfsArgOp::Access(a) => NfsResOp::Access(self.access(ctx, a.access).await),
+            NfsArgOp::Verify(a) => NfsResOp::Verify(status_of(
+                self.verify(ctx, &a.obj_attributes, NfsStatus::NotSame)
+                    .await,
+            )),
+            NfsArgOp::NVerify(a) => NfsResOp::NVerify(status_of(
+                self.verify(ctx, &a.obj_attributes, NfsStatus::Same).await,
+            )),
+            NfsArgOp::Readdir(a) => NfsResOp::Readdir(self.readdir(ctx, a).await),
+            NfsArgOp::ReadLink => NfsResOp::ReadLink(match ctx.current() {
+                Ok(fh) => self.fs.readlink(fh).await.map(LinkText),
+                Err(s) => Err(s),
+            }),
+            NfsArgOp::SecinfoNoName(style) => {
+                NfsResOp::SecinfoNoName(self.secinfo_no_name(ctx, *style).await)
+            }
+            NfsArgOp::Secinfo(a) => NfsResOp::Secinfo(self.secinfo(ctx, &a.name).await),
+            NfsArgOp::ExchangeId(a) => NfsResOp::ExchangeId(self.exchange_id(a)),
+            NfsArgOp::CreateSession(a) => NfsResOp::CreateSession(self.store.create_session(
+                a,
+                &self.config.limits,
+                self.clock.now(),
+            )),
+            NfsArgOp::DestroySession(a) => {
+                NfsResOp::DestroySession(status_of(self.store.destroy_session(&a.sessionid)))
+            }
+            NfsArgOp::DestroyClientId(a) => {
+                NfsResOp::DestroyClientId(status_of(self.store.destroy_clientid(a.clientid)))
+            }
+            NfsArgOp::BindConnToSession(a) => NfsResOp::BindConnToSession(self.bind_conn(a)),
+            NfsArgOp::Create(a) => NfsResOp::Create(self.create(ctx, a).await),
+            NfsArgOp::Remove(a) => NfsResOp::Remove(self.remove(ctx, &a.target).await),
+            NfsArgOp::Rename(a) => NfsResOp::Rename(self.rename(ctx, a).await),
+            NfsArgOp::Link(a) => NfsResOp::Link(self.link(ctx, &a.newname).await),
+            NfsArgOp::SetAttr(a) => match self.setattr(ctx, &a.obj_attributes).await {
+                Ok(attrsset) => NfsResOp::SetAttr {
+                    status: NfsStatus::Ok,
+                    attrsset,
+                },
+                Err(status) => NfsResOp::SetAttr {
+                    status,
+                    attrsset: Bitmap::new(),
+                },
+            },
+            // There is no grace period: nothing is reclaimable, so reclaim is complete at once.
+            NfsArgOp::ReclaimComplete(_) => NfsResOp::ReclaimComplete(NfsStatus::Ok),
+            _ => NfsResOp::error(opcode, NfsStatus::NotSupp),
+        }
+    }
+
+    async fn lookup(&self, ctx: &mut Ctx<'_>, name: &Component) -> Result<(), NfsStatus> {
+        let fh = self.fs.lookup(ctx.current()?, name.as_str()).await?;
+        ctx.current = Some(fh);
+        Ok(())
+    }
+
+    async fn lookupp(&self, ctx: &mut Ctx<'_>) -> Result<(), NfsStatus> {
+        let fh = self.fs.lookupp(ctx.current()?).await?;
+        ctx.current = Some(fh);
+        Ok(())
+    }
+
+    async fn getattr(&self, ctx: &Ctx<'_>, requested: &Bitmap) -> Result<Fattr, NfsStatus> {
+        let fh = ctx.current()?;
+        let attrs = self.fs.getattr(fh).await?;
+        Ok(self.encode_attrs(requested, fh, &attrs))
+    }
+
+    fn encode_attrs(&self, requested: &Bitmap, fh: &[u8], a: &FileAttrs) -> Fattr {
+        let mut enc = AttrEncoder::new(requested);
+        let (major, minor) = self.fs.fsid();
+        let lease = u32::try_from(self.config.lease.as_secs()).unwrap_or(u32::MAX);
+        enc.push(Attr::SupportedAttrs(supported_attrs()));
+        enc.push(Attr::Type(a.ftype));
+        enc.push(Attr::FhExpireType(FH4_PERSISTENT));
+        enc.push(Attr::Change(a.change));
+        enc.push(Attr::Size(a.size));
+        enc.push(Attr::LinkSupport(true));
+        enc.push(Attr::SymlinkSupport(true));
+        enc.push(Attr::NamedAttr(false));
+        enc.push(Attr::Fsid(Fsid { major, minor }));
+        enc.push(Attr::UniqueHandles(true));
+        enc.push(Attr::LeaseTime(lease));
+        enc.push(Attr::RdattrError(NfsStatus::Ok));
+        enc.push(Attr::AclSupport(0));
+        enc.push(Attr::CanSetTime(true));
+        enc.push(Attr::CaseInsensitive(false));
+        enc.push(Attr::CasePreserving(true));
+        enc.push(Attr::ChownRestricted(true));
+        if enc.wants(FATTR4_FILEHANDLE)
+            && let Some(fh) = FileHandle::new(fh.to_vec())
+        {
+            enc.push(Attr::FileHandle(fh));
+        }
+        enc.push(Attr::FileId(a.fileid));
+        enc.push(Attr::Homogeneous(true));
+        enc.push(Attr::MaxFileSize(i64::MAX as u64));
+        enc.push(Attr::MaxLink(u32::MAX));
+        enc.push(Attr::MaxName(255));
+        enc.push(Attr::MaxRead(MAX_IO));
+        enc.push(Attr::MaxWrite(MAX_IO));
+        enc.push(Attr::Mode(a.mode & 0o7777));
+        enc.push(Attr::NoTrunc(true));
+        enc.push(Attr::NumLinks(a.nlink));
+        enc.push(Attr::Owner(a.uid.to_string()));
+        enc.push(Attr::OwnerGroup(a.gid.to_string()));
+        enc.push(Attr::RawDev(SpecData { major: 0, minor: 0 }));
+        enc.push(Attr::SpaceUsed(a.space_used));
+        enc.push(Attr::TimeAccess(a.atime.clone()));
+        enc.push(Attr::TimeDelta(NfsTime {
+            seconds: 0,
+            nseconds: 1,
+        }));
+        enc.push(Attr::TimeMetadata(a.ctime.clone()));
+        enc.push(Attr::TimeModify(a.mtime.clone()));
+        // One export, no submounts: what the object is mounted on is itself.
+        enc.push(Attr::MountedOnFileId(a.fileid));
+        enc.push(Attr::FsLayoutTypes(Vec::new()));
+        // Exclusive create is not implemented yet, so no attribute can be set with it.
+        enc.push(Attr::SuppattrExclcreat(Bitmap::new()));
+        enc.finish()
+    }
+
+    /// VERIFY (`outcome` NOT_SAME: fails when the values differ) and NVERIFY (`outcome` SAME:
+    /// fails when they are equal). The client's values are compared byte for byte with this
+    /// server's encoding of the same mask (RFC 8881 §18.31), which is exact because every value
+    /// has one canonical XDR form.
+    async fn verify(
+        &self,
+        ctx: &Ctx<'_>,
+        given: &Fattr,
+        outcome: NfsStatus,
+    ) -> Result<(), NfsStatus> {
+        let fh = ctx.current()?;
+        if given.mask.contains(FATTR4_RDATTR_ERROR) {
+            return Err(NfsStatus::Inval);
+        }
+        if !given.mask.difference(&supported_attrs()).is_empty() {
+            return Err(NfsStatus::AttrNotSupp);
+        }
+        let attrs = self.fs.getattr(fh).await?;
+        let ours = self.encode_attrs(&given.mask, fh, &attrs);
+        let equal = ours.vals == given.vals;
+        match (outcome, equal) {
+            (NfsStatus::NotSame, false) => Err(NfsStatus::NotSame),
+            (NfsStatus::Same, true) => Err(NfsStatus::Same),
+            _ => Ok(()),
+        }
+    }
+
+    /// Modifying a directory needs write and search permission on it.
+    async fn require_dir_write(&self, ctx: &Ctx<'_>, dir: &[u8]) -> Result<(), NfsStatus> {
+        let attrs = self.fs.getattr(dir).await?;
+        if attrs.ftype != NfsFileType::Directory {
+            return Err(NfsStatus::NotDir);
+        }
+        if allowed(ctx.credential, &attrs) & ACCESS4_MODIFY == 0 {
+            return Err(NfsStatus::Access);
+        }
+        Ok(())
+    }
+
+    async fn create(&self, ctx: &mut Ctx<'_>, a: &CreateArgs) -> Result<CreateResOk, NfsStatus> {
+        let dir = ctx.current()?.to_vec();
+        check_name(&a.objname)?;
+        let node = match &a.objtype {
+            CreateType::Directory => NewNode::Directory,
+            CreateType::Link(target) => NewNode::Symlink(target.0.clone()),
+            // Regular files are created by OPEN (RFC 8881 §18.4.3).
+            CreateType::Other(_) => return Err(NfsStatus::BadType),
+            CreateType::Block(_) | CreateType::Char(_) | CreateType::Socket | CreateType::Fifo => {
+                return Err(NfsStatus::NotSupp);
+            }
+        };
+        let set = a.createattrs.settable().map_err(|e| e.status())?;
+        if set.size.is_some() {
+            return Err(NfsStatus::Inval);
+        }
+        self.require_dir_write(ctx, &dir).await?;
+        let (uid, gid) = ids(ctx.credential);
+        let owner = set.owner.as_deref().map(parse_id).transpose()?;
+        let group = set.owner_group.as_deref().map(parse_id).transpose()?;
+        if uid != 0
+            && (owner.is_some_and(|o| o != uid)
+                || group.is_some_and(|g| !in_group(ctx.credential, g)))
+        {
+            return Err(NfsStatus::Perm);
+        }
+        let attrs = NewAttrs {
+            mode: set.mode.unwrap_or(0o777) & 0o7777,
+            uid: owner.unwrap_or(uid),
+            gid: group.unwrap_or(gid),
+        };
+        let (fh, cinfo) = self
+            .fs
+            .create(&dir, a.objname.as_str(), node, attrs)
+            .await?;
+        if set.time_access.is_some() || set.time_modify.is_some() {
+            let times = AttrUpdate {
+                atime: set.time_access.clone().map(time_update),
+                mtime: set.time_modify.clone().map(time_update),
+                ..AttrUpdate::default()
+            };
+            self.fs.setattr(&fh, times).await?;
+        }
+        ctx.current = Some(fh);
+        Ok(CreateResOk {
+            cinfo,
+            attrset: set.mask(),
+        })
+    }
+
+    async fn remove(&self, ctx: &Ctx<'_>, name: &Component) -> Result<ChangeInfo, NfsStatus> {
+        let dir = ctx.current()?;
+        check_name(name)?;
+        self.require_dir_write(ctx, dir).await?;
+        self.fs.remove(dir, name.as_str()).await
+    }
+
+    /// RENAME: from the saved filehandle's directory to the current one.
+    async fn rename(&self, ctx: &Ctx<'_>, a: &RenameArgs) -> Result<RenameResOk, NfsStatus> {
+        let dst = ctx.current()?;
+        let src = ctx.saved.as_deref().ok_or(NfsStatus::NoFileHandle)?;
+        check_name(&a.oldname)?;
+        check_name(&a.newname)?;
+        self.require_dir_write(ctx, src).await?;
+        self.require_dir_write(ctx, dst).await?;
+        let (source_cinfo, target_cinfo) = self
+            .fs
+            .rename(src, a.oldname.as_str(), dst, a.newname.as_str())
+            .await?;
+        Ok(RenameResOk {
+            source_cinfo,
+            target_cinfo,
+        })
+    }
+
+    /// LINK: the saved filehandle gets a new name in the current directory.
+    async fn link(&self, ctx: &Ctx<'_>, name: &Component) -> Result<ChangeInfo, NfsStatus> {
+        let dir = ctx.current()?;
+        let file = ctx.saved.as_deref().ok_or(NfsStatus::NoFileHandle)?;
+        check_name(name)?;
+        self.require_dir_write(ctx, dir).await?;
+        self.fs.link(file, dir, name.as_str()).await
+    }
+
+    /// SETATTR with POSIX permission rules: only root gives files away; the owner may change
+    /// mode, group (to one of its groups) and times; a size change needs write permission.
+    /// Without OPEN state yet, the stateid is not checked.
+    async fn setattr(&self, ctx: &Ctx<'_>, given: &Fattr) -> Result<Bitmap, NfsStatus> {
+        let fh = ctx.current()?;
+        let set = given.settable().map_err(|e| e.status())?;
+        let attrs = self.fs.getattr(fh).await?;
+        let (uid, _) = ids(ctx.credential);
+        let owner = set.owner.as_deref().map(parse_id).transpose()?;
+        let group = set.owner_group.as_deref().map(parse_id).transpose()?;
+        if uid != 0 {
+            let is_owner = uid == attrs.uid;
+            let explicit_time = matches!(set.time_access, Some(SetTime::ClientTime(_)))
+                || matches!(set.time_modify, Some(SetTime::ClientTime(_)));
+            let chown = owner.is_some_and(|o| o != attrs.uid);
+            let chgrp =
+                group.is_some_and(|g| g != attrs.gid && !(is_owner && in_group(ctx.credential, g)));
+            if chown || chgrp || (set.mode.is_some() && !is_owner) || (explicit_time && !is_owner) {
+                return Err(NfsStatus::Perm);
+            }
+            let writable = allowed(ctx.credential, &attrs) & ACCESS4_MODIFY != 0;
+            let touch = set.time_access.is_some() || set.time_modify.is_some();
+            if (set.size.is_some() || (touch && !is_owner)) && !writable {
+                return Err(NfsStatus::Access);
+            }
+        }
+        let update = AttrUpdate {
+            size: set.size,
+            mode: set.mode.map(|m| m & 0o7777),
+            uid: owner,
+            gid: group,
+            atime: set.time_access.clone().map(time_update),
+            mtime: set.time_modify.clone().map(time_update),
+        };
+        self.fs.setattr(fh, update).await?;
+        Ok(set.mask())
+    }
+
+    async fn access(&self, ctx: &Ctx<'_>, requested: u32) -> Result<AccessResOk, NfsStatus> {
+        let attrs = self.fs.getattr(ctx.current()?).await?;
+        let known = ACCESS4_READ
+            | ACCESS4_LOOKUP
+            | ACCESS4_MODIFY
+            | ACCESS4_EXTEND
+            | ACCESS4_DELETE
+            | ACCESS4_EXECUTE;
+        let supported = requested & known;
+        Ok(AccessResOk {
+            supported,
+            access: supported & allowed(ctx.credential, &attrs),
+        })
+    }
+
+    async fn readdir(&self, ctx: &Ctx<'_>, a: &ReaddirArgs) -> Result<ReaddirResOk, NfsStatus> {
+        let dir = ctx.current()?;
+        if a.cookie == 1 || a.cookie == 2 {
+            return Err(NfsStatus::BadCookie);
+        }
+        if a.cookie != 0 && a.cookieverf != COOKIEVERF {
+            return Err(NfsStatus::NotSame);
+        }
+        let dir_attrs = self.fs.getattr(dir).await?;
+        if dir_attrs.ftype != NfsFileType::Directory {
+            return Err(NfsStatus::NotDir);
+        }
+        let mut builder = ReaddirBuilder::new(COOKIEVERF, a.dircount, a.maxcount);
+        let mut cookie = a.cookie;
+        loop {
+            let page = self.fs.readdir(dir, cookie, READDIR_PAGE).await?;
+            for entry in page.entries {
+                let attrs = match &entry.attrs {
+                    Ok(attrs) => self.encode_attrs(&a.attr_request, &entry.fh, attrs),
+                    Err(s) if a.attr_request.contains(FATTR4_RDATTR_ERROR) => {
+                        Fattr::encode_attrs(&a.attr_request, [Attr::RdattrError(*s)])
+                    }
+                    Err(s) => return Err(*s),
+                };
+                // Names the file system holds are valid components; skip any that are not
+                // rather than failing the whole listing.
+                let Some(name) = Component::new(entry.name) else {
+                    cookie = entry.cookie;
+                    continue;
+                };
+                if builder.push(entry.cookie, name, attrs).is_err() {
+                    return builder.finish(false);
+                }
+                cookie = entry.cookie;
+            }
+            if page.eof {
+                return builder.finish(true);
+            }
+        }
+    }
+
+    async fn secinfo_no_name(
+        &self,
+        ctx: &mut Ctx<'_>,
+        style: SecinfoStyle,
+    ) -> Result<Vec<SecInfo>, NfsStatus> {
+        let fh = ctx.current()?;
+        if style == SecinfoStyle::Parent {
+            self.fs.lookupp(fh).await?;
+        }
+        // RFC 8881 §2.6.3.1.1.8: SECINFO consumes the current filehandle.
+        ctx.current = None;
+        Ok(flavors())
+    }
+
+    async fn secinfo(
+        &self,
+        ctx: &mut Ctx<'_>,
+        name: &Component,
+    ) -> Result<Vec<SecInfo>, NfsStatus> {
+        self.fs.lookup(ctx.current()?, name.as_str()).await?;
+        ctx.current = None;
+        Ok(flavors())
+    }
+
+    fn exchange_id(&self, a: &ExchangeIdArgs) -> Result<ExchangeIdResOk, NfsStatus> {
+        // Flags a client may send (RFC 8881 §18.35.3); anything else is INVAL, as in Linux nfsd.
+        let client_flags = EXCHGID4_FLAG_SUPP_MOVED_REFER
+            | EXCHGID4_FLAG_SUPP_MOVED_MIGR
+            | EXCHGID4_FLAG_BIND_PRINC_STATEID
+            | EXCHGID4_FLAG_MASK_PNFS
+            | EXCHGID4_FLAG_UPD_CONFIRMED_REC_A;
+        if a.flags & !client_flags != 0 {
+            return Err(NfsStatus::Inval);
+        }
+        match a.state_protect {
+            StateProtectArgs::None => {}
+            StateProtectArgs::MachCred(_) => return Err(NfsStatus::Inval),
+            StateProtectArgs::Ssv => return Err(NfsStatus::EncrAlgUnsupp),
+        }
+        let out = self.store.exchange_id(
+            &a.clientowner.ownerid.0,
+            a.clientowner.verifier,
+            self.clock.now(),
+        );
+        let mut flags = EXCHGID4_FLAG_USE_NON_PNFS;
+        if out.confirmed {
+            flags |= EXCHGID4_FLAG_CONFIRMED_R;
+        }
+        Ok(ExchangeIdResOk {
+            clientid: out.clientid,
+            sequenceid: out.sequenceid,
+            flags,
+            state_protect: StateProtectReply::None,
+            server_owner: ServerOwner {
+                minor_id: 0,
+                major_id: Opaque(self.config.server_owner.clone()),
+            },
+            server_scope: Opaque(self.config.server_scope.clone()),
+            server_impl_id: Some(NfsImplId {
+                domain: Utf8String("bucketfs.io".to_owned()),
+                name: Utf8String(format!("bucketfs {}", env!("CARGO_PKG_VERSION"))),
+                date: NfsTime {
+                    seconds: 0,
+                    nseconds: 0,
+                },
+            }),
+        })
+    }
+
+    fn bind_conn(&self, a: &BindConnToSessionArgs) -> Result<BindConnToSessionResOk, NfsStatus> {
+        if !self.store.session_exists(&a.sessid) {
+            return Err(NfsStatus::BadSession);
+        }
+        match a.dir {
+            ChannelDirFromClient::Fore | ChannelDirFromClient::ForeOrBoth => {
+                Ok(BindConnToSessionResOk {
+                    sessid: a.sessid,
+                    dir: ChannelDirFromServer::Fore,
+                    use_conn_in_rdma_mode: false,
+                })
+            }
+            // No back channel exists to bind to.
+            ChannelDirFromClient::Back | ChannelDirFromClient::BackOrBoth => Err(NfsStatus::Inval),
+        }
+    }
+}
+
+fn ids(cred: &Credential) -> (u32, u32) {
+    match cred {
+        Credential::Sys(sys) => (sys.uid, sys.gid),
+        Credential::None => (NOBODY, NOBODY),
+    }
+}
+
+fn in_group(cred: &Credential, gid: u32) -> bool {
+    match cred {
+        Credential::Sys(sys) => sys.gid == gid || sys.gids.contains(&gid),
+        Credential::None => gid == NOBODY,
+    }
+}
+
+/// Owners travel as numeric strings (the Linux client's default for AUTH_SYS).
+fn parse_id(s: &str) -> Result<u32, NfsStatus> {
+    s.parse().map_err(|_| NfsStatus::BadOwner)
+}
+
+fn time_update(t: SetTime) -> TimeUpdate {
+    match t {
+        SetTime::ServerTime => TimeUpdate::Now,
+        SetTime::ClientTime(t) => TimeUpdate::Set(t),
+    }
+}
+
+/// "." and ".." are not names in NFSv4 (RFC 8881 §18.4.3); an empty name is invalid.
+fn check_name(name: &Component) -> Result<(), NfsStatus> {
+    match name.as_str() {
+        "" => Err(NfsStatus::Inval),
+        "." | ".." => Err(NfsStatus::BadName),
+        _ => Ok(()),
+    }
+}
+
+fn flavors() -> Vec<SecInfo> {
+    vec![SecInfo::Flavor(AUTH_SYS), SecInfo::Flavor(AUTH_NONE)]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// ACCESS4 bits the POSIX mode grants `cred`, following Linux nfsd's mapping: on directories
+/// MODIFY/EXTEND/DELETE need write and search permission.
+fn allowed(cred: &Credential, a: &FileAttrs) -> u32 {
+    let (uid, gid, gids): (u32, u32, &[u32]) = match cred {
+        Credential::Sys(sys) => (sys.uid, sys.gid, &sys.gids),
+        Credential::None => (NOBODY, NOBODY, &[]),
+    };
+    let is_dir = a.ftype == NfsFileType::Directory;
+    let any_x = a.mode & 0o111 != 0;
+    let (r, w, x) = if uid == 0 {
+        // root bypasses permission bits except that executing needs some x bit.
+        (true, true, is_dir || any_x)
+    } else {
+        let class = if uid == a.uid {
+            (a.mode >> 6) & 7
+        } else if gid == a.gid || gids.contains(&a.gid) {
+            (a.mode >> 3) & 7
+        } else {
+            a.mode & 7
+        };
+        (class & 4 != 0, class & 2 != 0, class & 1 != 0)
+    };
+    let mut bits = 0;
+    if r {
+        bits |= ACCESS4_READ;
+    }
+    if is_dir {
+        if x {
+            bits |= ACCESS4_LOOKUP | ACCESS4_EXECUTE;
+        }
+        if w && x {
+            bits |= ACCESS4_MODIFY | ACCESS4_EXTEND | ACCESS4_DELETE;
+        }
+    } else {
+        if w {
+            bits |= ACCESS4_MODIFY | ACCESS4_EXTEND;
+        }
+        if x {
+            bits |= ACCESS4_EXECUTE;
+        }
+    }
+    bits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bucketfs_nfs_wire::rpc::AuthSys;
+
+    const T0: NfsTime = NfsTime {
+        seconds: 0,
+        nseconds: 0,
+    };
+
+    fn attrs(ftype: NfsFileType, mode: u32) -> FileAttrs {
+        FileAttrs {
+            fileid: 2,
+            ftype,
+            mode,
+            nlink: 1,
+            uid: 10,
+            gid: 20,
+            size: 0,
+            space_used: 0,
+            change: 1,
+            atime: T0,
+            mtime: T0,
+            ctime: T0,
+        }
+    }
+
+    fn sys(uid: u32, gid: u32, gids: Vec<u32>) -> Credential {
+        Credential::Sys(AuthSys {
+            stamp: 0,
+            machine_name: Vec::new(),
+            uid,
+            gid,
+            gids,
+        })
+    }
+
+    #[test]
+    fn access_follows_mode_classes() {
+        let file = attrs(NfsFileType::Regular, 0o640);
+        assert_eq!(
+            allowed(&sys(10, 1, vec![]), &file),
+            ACCESS4_READ | ACCESS4_MODIFY | ACCESS4_EXTEND
+        );
+        assert_eq!(allowed(&sys(11, 1, vec![20]), &file), ACCESS4_READ);
+        assert_eq!(allowed(&sys(11, 1, vec![]), &file), 0);
+        assert_eq!(allowed(&Credential::None, &file), 0);
+        assert_eq!(
+            allowed(&sys(0, 0, vec![]), &file),
+            ACCESS4_READ | ACCESS4_MODIFY | ACCESS4_EXTEND
+        );
+        let dir = attrs(NfsFileType::Directory, 0o755);
+        assert_eq!(
+            allowed(&sys(10, 20, vec![]), &dir),
+            ACCESS4_READ
+                | ACCESS4_LOOKUP
+                | ACCESS4_EXECUTE
+                | ACCESS4_MODIFY
+                | ACCESS4_EXTEND
+                | ACCESS4_DELETE
+        );
+        assert_eq!(
+            allowed(&sys(99, 99, vec![]), &dir),
+            ACCESS4_READ | ACCESS4_LOOKUP | ACCESS4_EXECUTE
+        );
+    }
+}

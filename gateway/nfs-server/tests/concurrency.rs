@@ -1,0 +1,125 @@
+//! Calls on one connection run concurrently while replies keep request order.
+
+mod common;
+
+use std::time::Duration;
+
+use bucketfs_nfs_server::{
+    AttrUpdate, DirPage, FileAttrs, FileSystem, FsResult, MemFs, NewAttrs, NewNode, ServerConfig,
+};
+use bucketfs_nfs_wire::encode_record;
+use bucketfs_nfs_wire::nfs::ops::*;
+use bucketfs_nfs_wire::nfs::types::SessionId;
+use bucketfs_nfs_wire::nfs::{ChangeInfo, Component, NfsArgOp, NfsStatus};
+use common::*;
+
+/// MemFs whose lookup of "slow" only answers once "go" exists in the same directory.
+struct GatedFs(MemFs);
+
+impl FileSystem for GatedFs {
+    fn root(&self) -> Vec<u8> {
+        self.0.root()
+    }
+    fn fsid(&self) -> (u64, u64) {
+        self.0.fsid()
+    }
+    async fn getattr(&self, fh: &[u8]) -> FsResult<FileAttrs> {
+        self.0.getattr(fh).await
+    }
+    async fn lookup(&self, dir: &[u8], name: &str) -> FsResult<Vec<u8>> {
+        if name == "slow" {
+            while self.0.lookup(dir, "go").await.is_err() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            return self.0.lookup(dir, "go").await;
+        }
+        self.0.lookup(dir, name).await
+    }
+    async fn lookupp(&self, dir: &[u8]) -> FsResult<Vec<u8>> {
+        self.0.lookupp(dir).await
+    }
+    async fn readdir(&self, dir: &[u8], cookie: u64, max: usize) -> FsResult<DirPage> {
+        self.0.readdir(dir, cookie, max).await
+    }
+    async fn readlink(&self, fh: &[u8]) -> FsResult<Vec<u8>> {
+        self.0.readlink(fh).await
+    }
+    async fn create(
+        &self,
+        dir: &[u8],
+        name: &str,
+        node: NewNode,
+        attrs: NewAttrs,
+    ) -> FsResult<(Vec<u8>, ChangeInfo)> {
+        self.0.create(dir, name, node, attrs).await
+    }
+    async fn remove(&self, dir: &[u8], name: &str) -> FsResult<ChangeInfo> {
+        self.0.remove(dir, name).await
+    }
+    async fn rename(
+        &self,
+        src_dir: &[u8],
+        src: &str,
+        dst_dir: &[u8],
+        dst: &str,
+    ) -> FsResult<(ChangeInfo, ChangeInfo)> {
+        self.0.rename(src_dir, src, dst_dir, dst).await
+    }
+    async fn link(&self, file: &[u8], dir: &[u8], name: &str) -> FsResult<ChangeInfo> {
+        self.0.link(file, dir, name).await
+    }
+    async fn setattr(&self, fh: &[u8], update: AttrUpdate) -> FsResult<()> {
+        self.0.setattr(fh, update).await
+    }
+}
+
+fn seq(session: SessionId, slotid: u32) -> NfsArgOp {
+    NfsArgOp::Sequence(SequenceArgs {
+        sessionid: session,
+        sequenceid: 1,
+        slotid,
+        highest_slotid: 1,
+        cachethis: true,
+    })
+}
+
+#[tokio::test]
+async fn a_blocked_call_does_not_block_the_next_one() {
+    let srv = start_with(GatedFs(MemFs::new()), ServerConfig::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    c.establish(b"conc").await;
+    let session = c.session.unwrap();
+    let slow = c.compound_message(
+        1000,
+        1,
+        vec![
+            seq(session, 0),
+            NfsArgOp::PutRootFh,
+            NfsArgOp::Lookup(LookupArgs {
+                objname: Component::new("slow").unwrap(),
+            }),
+        ],
+    );
+    let unblock = c.compound_message(
+        1001,
+        1,
+        vec![
+            seq(session, 1),
+            NfsArgOp::PutRootFh,
+            NfsArgOp::Create(CreateArgs {
+                objtype: CreateType::Directory,
+                objname: Component::new("go").unwrap(),
+                createattrs: Default::default(),
+            }),
+        ],
+    );
+    let mut bytes = encode_record(&slow);
+    bytes.extend_from_slice(&encode_record(&unblock));
+    c.send_raw(&bytes).await;
+    // Executed one after the other, the first call would wait forever for the second.
+    let first = decode_reply(c.recv().await.unwrap());
+    let second = decode_reply(c.recv().await.unwrap());
+    assert_eq!((first.xid, second.xid), (1000, 1001));
+    assert_eq!(first.res.unwrap().status, NfsStatus::Ok);
+    assert_eq!(second.res.unwrap().status, NfsStatus::Ok);
+}
