@@ -52,11 +52,12 @@ pub struct DirPage {
     pub eof: bool,
 }
 
-/// What CREATE makes (regular files come from OPEN).
+/// What CREATE (directories, symlinks) or OPEN (regular files) makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NewNode {
     Directory,
     Symlink(Vec<u8>),
+    File,
 }
 
 /// Attributes of a new object, already resolved by the server (credentials, umask by client).
@@ -136,6 +137,21 @@ pub trait FileSystem: Send + Sync + 'static {
         name: &str,
     ) -> impl Future<Output = FsResult<ChangeInfo>> + Send;
     fn setattr(&self, fh: &[u8], update: AttrUpdate) -> impl Future<Output = FsResult<()>> + Send;
+    /// Up to `count` bytes of regular file `fh` from `offset`, and whether they reach the end.
+    fn read(
+        &self,
+        fh: &[u8],
+        offset: u64,
+        count: u32,
+    ) -> impl Future<Output = FsResult<(Vec<u8>, bool)>> + Send;
+    /// Writes `data` at `offset` of regular file `fh` (zero-filling any gap) and makes it
+    /// durable before returning; bumps size, space_used and change.
+    fn write(
+        &self,
+        fh: &[u8],
+        offset: u64,
+        data: &[u8],
+    ) -> impl Future<Output = FsResult<()>> + Send;
 }
 
 #[derive(Debug, Clone)]
@@ -433,6 +449,7 @@ impl FileSystem for MemFs {
         let (ftype, target) = match node {
             NewNode::Directory => (NfsFileType::Directory, Vec::new()),
             NewNode::Symlink(t) => (NfsFileType::Link, t),
+            NewNode::File => (NfsFileType::Regular, Vec::new()),
         };
         let cinfo = inner.insert_entry(dir_ino, name, ino, ftype == NfsFileType::Directory)?;
         inner.next_ino += 1;
@@ -551,6 +568,41 @@ impl FileSystem for MemFs {
         if let Some(TimeUpdate::Set(t)) = update.mtime {
             node.attrs.mtime = t;
         }
+        node.attrs.change += 1;
+        Ok(())
+    }
+
+    async fn read(&self, fh: &[u8], offset: u64, count: u32) -> FsResult<(Vec<u8>, bool)> {
+        let inner = self.lock();
+        let node = inner.node(fh)?;
+        match node.attrs.ftype {
+            NfsFileType::Regular => {}
+            NfsFileType::Directory => return Err(NfsStatus::IsDir),
+            _ => return Err(NfsStatus::Inval),
+        }
+        let len = node.data.len();
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(len);
+        let end = start.saturating_add(count as usize).min(len);
+        Ok((node.data[start..end].to_vec(), end == len))
+    }
+
+    async fn write(&self, fh: &[u8], offset: u64, data: &[u8]) -> FsResult<()> {
+        let ino = ino_of(fh)?;
+        let mut inner = self.lock();
+        let node = inner.nodes.get_mut(&ino).ok_or(NfsStatus::Stale)?;
+        match node.attrs.ftype {
+            NfsFileType::Regular => {}
+            NfsFileType::Directory => return Err(NfsStatus::IsDir),
+            _ => return Err(NfsStatus::Inval),
+        }
+        let start = usize::try_from(offset).map_err(|_| NfsStatus::FBig)?;
+        let end = start.checked_add(data.len()).ok_or(NfsStatus::FBig)?;
+        if end > node.data.len() {
+            node.data.resize(end, 0);
+        }
+        node.data[start..end].copy_from_slice(data);
+        node.attrs.size = node.data.len() as u64;
+        node.attrs.space_used = node.attrs.size;
         node.attrs.change += 1;
         Ok(())
     }

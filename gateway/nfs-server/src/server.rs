@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use bucketfs_nfs_wire::nfs::attr::*;
 use bucketfs_nfs_wire::nfs::ops::*;
-use bucketfs_nfs_wire::nfs::types::{LinkText, Opaque, SpecData, Utf8String};
+use bucketfs_nfs_wire::nfs::types::{LinkText, Opaque, SpecData, Utf8String, Verifier};
 use bucketfs_nfs_wire::nfs::{
     Attr, AttrEncoder, Bitmap, ChangeInfo, Component, CompoundArgs, CompoundBody, CompoundRes,
     Fattr, FileHandle, Fsid, NfsArgOp, NfsFileType, NfsResOp, NfsStatus, NfsTime, Opcode,
-    ReaddirBuilder,
+    ReaddirBuilder, SetAttrs, StateId,
 };
 use bucketfs_nfs_wire::rpc::{AUTH_NONE, AUTH_SYS, Credential, ReplyBody};
 use bucketfs_nfs_wire::xdr::Encoder;
@@ -26,6 +26,7 @@ use bucketfs_runtime::Clock;
 use tracing::{Instrument, debug, field};
 
 use crate::fs::{AttrUpdate, FileAttrs, FileSystem, NewAttrs, NewNode, TimeUpdate};
+use crate::open::OpenStore;
 use crate::state::{ClientStore, RequestShape, SequenceOutcome, SessionLimits};
 
 /// Server-wide settings.
@@ -65,8 +66,12 @@ const MAX_IO: u64 = 1024 * 1024;
 pub struct NfsServer<F> {
     fs: F,
     store: Box<dyn ClientStore>,
+    opens: Box<dyn OpenStore>,
     clock: Arc<dyn Clock>,
     config: ServerConfig,
+    /// WRITE/COMMIT verifier: must differ between server instances so a client notices a
+    /// restart and resends uncommitted data.
+    write_verifier: Verifier,
 }
 
 /// Per-COMPOUND state.
@@ -74,11 +79,28 @@ struct Ctx<'a> {
     current: Option<Vec<u8>>,
     saved: Option<Vec<u8>>,
     credential: &'a Credential,
+    /// The session's client, set by SEQUENCE.
+    clientid: Option<u64>,
+    /// The current stateid (RFC 8881 §8.2.3), set by OPEN and OPEN_DOWNGRADE.
+    stateid: Option<StateId>,
 }
 
 impl<'a> Ctx<'a> {
     fn current(&self) -> Result<&[u8], NfsStatus> {
         self.current.as_deref().ok_or(NfsStatus::NoFileHandle)
+    }
+
+    /// Resolves the special "current stateid".
+    fn resolve(&self, s: &StateId) -> Result<StateId, NfsStatus> {
+        if *s == StateId::CURRENT {
+            self.stateid.clone().ok_or(NfsStatus::BadStateId)
+        } else {
+            Ok(s.clone())
+        }
+    }
+
+    fn clientid(&self) -> Result<u64, NfsStatus> {
+        self.clientid.ok_or(NfsStatus::OpNotInSession)
     }
 }
 
@@ -153,17 +175,22 @@ pub fn supported_attrs() -> Bitmap {
 }
 
 impl<F: FileSystem> NfsServer<F> {
+    /// `write_verifier` must be fresh for every server instance (from an Entropy source).
     pub fn new(
         fs: F,
         store: Box<dyn ClientStore>,
+        opens: Box<dyn OpenStore>,
         clock: Arc<dyn Clock>,
         config: ServerConfig,
+        write_verifier: Verifier,
     ) -> Self {
         Self {
             fs,
             store,
+            opens,
             clock,
             config,
+            write_verifier,
         }
     }
 
@@ -175,12 +202,16 @@ impl<F: FileSystem> NfsServer<F> {
         &self.fs
     }
 
-    /// Drops clients (and their sessions) that have not renewed their lease for twice its
-    /// length. Nothing this server grants yet (no opens, locks or delegations) can conflict
-    /// with another client, so the generous margin only costs memory and spares slow clients
-    /// a BADSESSION recovery. Returns how many clients were dropped.
+    /// Drops clients (and their sessions and opens) that have not renewed their lease for
+    /// twice its length. The margin spares slow clients a BADSESSION recovery; the price is
+    /// that an abandoned share reservation blocks other clients that much longer. Returns how
+    /// many clients were dropped.
     pub fn expire_clients(&self) -> usize {
-        self.store.expire(self.clock.now(), self.config.lease * 2)
+        let dropped = self.store.expire(self.clock.now(), self.config.lease * 2);
+        for clientid in &dropped {
+            self.opens.drop_client(*clientid);
+        }
+        dropped.len()
     }
 
     /// Handles one RPC record; returns the reply message to frame and send, if any.
@@ -251,6 +282,8 @@ impl<F: FileSystem> NfsServer<F> {
             current: None,
             saved: None,
             credential,
+            clientid: None,
+            stateid: None,
         };
         for (i, op) in ops.iter().enumerate() {
             let opcode = op.opcode();
@@ -272,6 +305,7 @@ impl<F: FileSystem> NfsServer<F> {
                         span.record("session", hex(&a.sessionid));
                         span.record("slot", a.slotid);
                         slot = Some((a.sessionid, a.slotid, a.cachethis));
+                        ctx.clientid = Some(clientid);
                         NfsResOp::Sequence(Ok(res))
                     }
                     Err(s) => NfsResOp::Sequence(Err(s)),
@@ -370,14 +404,19 @@ impl<F: FileSystem> NfsServer<F> {
                 NfsResOp::DestroySession(status_of(self.store.destroy_session(&a.sessionid)))
             }
             NfsArgOp::DestroyClientId(a) => {
-                NfsResOp::DestroyClientId(status_of(self.store.destroy_clientid(a.clientid)))
+                // RFC 8881 §18.50.3: a client still holding state is busy.
+                NfsResOp::DestroyClientId(if self.opens.holds_state(a.clientid) {
+                    NfsStatus::ClientIdBusy
+                } else {
+                    status_of(self.store.destroy_clientid(a.clientid))
+                })
             }
             NfsArgOp::BindConnToSession(a) => NfsResOp::BindConnToSession(self.bind_conn(a)),
             NfsArgOp::Create(a) => NfsResOp::Create(self.create(ctx, a).await),
             NfsArgOp::Remove(a) => NfsResOp::Remove(self.remove(ctx, &a.target).await),
             NfsArgOp::Rename(a) => NfsResOp::Rename(self.rename(ctx, a).await),
             NfsArgOp::Link(a) => NfsResOp::Link(self.link(ctx, &a.newname).await),
-            NfsArgOp::SetAttr(a) => match self.setattr(ctx, &a.obj_attributes).await {
+            NfsArgOp::SetAttr(a) => match self.setattr(ctx, a).await {
                 Ok(attrsset) => NfsResOp::SetAttr {
                     status: NfsStatus::Ok,
                     attrsset,
@@ -389,6 +428,25 @@ impl<F: FileSystem> NfsServer<F> {
             },
             // There is no grace period: nothing is reclaimable, so reclaim is complete at once.
             NfsArgOp::ReclaimComplete(_) => NfsResOp::ReclaimComplete(NfsStatus::Ok),
+            NfsArgOp::Open(a) => NfsResOp::Open(self.open(ctx, a).await),
+            NfsArgOp::Close(a) => NfsResOp::Close(self.close(ctx, &a.open_stateid)),
+            NfsArgOp::OpenDowngrade(a) => NfsResOp::OpenDowngrade(self.open_downgrade(ctx, a)),
+            NfsArgOp::Read(a) => NfsResOp::Read(self.read(ctx, a).await),
+            NfsArgOp::Write(a) => NfsResOp::Write(self.write(ctx, a).await),
+            NfsArgOp::Commit(_) => NfsResOp::Commit(self.commit(ctx).await),
+            NfsArgOp::TestStateId(a) => NfsResOp::TestStateId(
+                ctx.clientid()
+                    .map(|c| a.stateids.iter().map(|s| self.opens.test(c, s)).collect()),
+            ),
+            NfsArgOp::FreeStateId(a) => NfsResOp::FreeStateId(match ctx.clientid() {
+                Ok(c) => self.opens.free(c, &a.stateid),
+                Err(s) => s,
+            }),
+            NfsArgOp::Lock(a) => NfsResOp::Lock(self.lock(ctx, a).await),
+            NfsArgOp::LockT(a) => NfsResOp::LockT(self.lockt(ctx, a).await),
+            NfsArgOp::LockU(a) => NfsResOp::LockU(self.locku(ctx, a).await),
+            // No delegations are ever granted, so no stateid names one.
+            NfsArgOp::DelegReturn(_) => NfsResOp::DelegReturn(NfsStatus::BadStateId),
             _ => NfsResOp::error(opcode, NfsStatus::NotSupp),
         }
     }
@@ -461,8 +519,12 @@ impl<F: FileSystem> NfsServer<F> {
         // One export, no submounts: what the object is mounted on is itself.
         enc.push(Attr::MountedOnFileId(a.fileid));
         enc.push(Attr::FsLayoutTypes(Vec::new()));
-        // Exclusive create is not implemented yet, so no attribute can be set with it.
-        enc.push(Attr::SuppattrExclcreat(Bitmap::new()));
+        // EXCLUSIVE4_1 keeps its verifier out of band, so these can be set with it.
+        enc.push(Attr::SuppattrExclcreat(Bitmap::from_bits(&[
+            FATTR4_MODE,
+            FATTR4_OWNER,
+            FATTR4_OWNER_GROUP,
+        ])));
         enc.finish()
     }
 
@@ -555,6 +617,325 @@ impl<F: FileSystem> NfsServer<F> {
         })
     }
 
+    /// Owner, group and mode of a new object from the caller's credential and requested
+    /// attributes; only root gives a new object away.
+    fn creation_attrs(&self, ctx: &Ctx<'_>, set: &SetAttrs) -> Result<NewAttrs, NfsStatus> {
+        let (uid, gid) = ids(ctx.credential);
+        let owner = set.owner.as_deref().map(parse_id).transpose()?;
+        let group = set.owner_group.as_deref().map(parse_id).transpose()?;
+        if uid != 0
+            && (owner.is_some_and(|o| o != uid)
+                || group.is_some_and(|g| !in_group(ctx.credential, g)))
+        {
+            return Err(NfsStatus::Perm);
+        }
+        Ok(NewAttrs {
+            mode: set.mode.unwrap_or(0o644) & 0o7777,
+            uid: owner.unwrap_or(uid),
+            gid: group.unwrap_or(gid),
+        })
+    }
+
+    /// OPEN (RFC 8881 §18.16): CLAIM_NULL by name in the current directory (with or without
+    /// create) and CLAIM_FH; the current filehandle becomes the opened file. No delegations.
+    async fn open(&self, ctx: &mut Ctx<'_>, a: &OpenArgs) -> Result<OpenResOk, NfsStatus> {
+        // In 4.1 the owner's clientid field is ignored: the session names the client.
+        let clientid = ctx.clientid()?;
+        let access = a.share_access & !OPEN4_SHARE_ACCESS_WANT_DELEG_MASK;
+        if access == 0 || access > OPEN4_SHARE_ACCESS_BOTH || a.share_deny > OPEN4_SHARE_DENY_BOTH {
+            return Err(NfsStatus::Inval);
+        }
+        let current = ctx.current()?.to_vec();
+        let (fh, cinfo, attrset, created) = match &a.claim {
+            OpenClaim::Null(name) => {
+                check_name(name)?;
+                let dir_attrs = self.fs.getattr(&current).await?;
+                if dir_attrs.ftype != NfsFileType::Directory {
+                    return Err(NfsStatus::NotDir);
+                }
+                match &a.openhow {
+                    OpenFlag::NoCreate => {
+                        let fh = self.fs.lookup(&current, name.as_str()).await?;
+                        (fh, unchanged(dir_attrs.change), Bitmap::new(), false)
+                    }
+                    OpenFlag::Create(how) => {
+                        self.open_create(ctx, &current, dir_attrs.change, name, how)
+                            .await?
+                    }
+                }
+            }
+            OpenClaim::Fh => {
+                if a.openhow != OpenFlag::NoCreate {
+                    return Err(NfsStatus::Inval);
+                }
+                // The parent is unknown here; a zero, non-atomic change_info says so.
+                let cinfo = ChangeInfo {
+                    atomic: false,
+                    before: 0,
+                    after: 0,
+                };
+                (current, cinfo, Bitmap::new(), false)
+            }
+            _ => return Err(NfsStatus::NotSupp),
+        };
+        let attrs = self.fs.getattr(&fh).await?;
+        match attrs.ftype {
+            NfsFileType::Regular => {}
+            NfsFileType::Directory => return Err(NfsStatus::IsDir),
+            NfsFileType::Link => return Err(NfsStatus::Symlink),
+            _ => return Err(NfsStatus::WrongType),
+        }
+        // The creator may open what it just made whatever mode it asked for (POSIX open).
+        if !created {
+            let granted = allowed(ctx.credential, &attrs);
+            if (access & OPEN4_SHARE_ACCESS_READ != 0 && granted & ACCESS4_READ == 0)
+                || (access & OPEN4_SHARE_ACCESS_WRITE != 0 && granted & ACCESS4_MODIFY == 0)
+            {
+                return Err(NfsStatus::Access);
+            }
+        }
+        let stateid = self
+            .opens
+            .open(clientid, &a.owner.owner.0, &fh, access, a.share_deny)?;
+        ctx.current = Some(fh);
+        ctx.stateid = Some(stateid.clone());
+        Ok(OpenResOk {
+            stateid,
+            cinfo,
+            rflags: OPEN4_RESULT_LOCKTYPE_POSIX,
+            attrset,
+            delegation: OpenDelegation::None,
+        })
+    }
+
+    /// The create modes of OPEN; returns (file, parent change_info, attrset, created).
+    async fn open_create(
+        &self,
+        ctx: &Ctx<'_>,
+        dir: &[u8],
+        dir_change: u64,
+        name: &Component,
+        how: &CreateHow,
+    ) -> Result<(Vec<u8>, ChangeInfo, Bitmap, bool), NfsStatus> {
+        let (set, verifier, guarded) = match how {
+            CreateHow::Unchecked(f) => (f.settable().map_err(|e| e.status())?, None, false),
+            CreateHow::Guarded(f) => (f.settable().map_err(|e| e.status())?, None, true),
+            CreateHow::Exclusive(v) => (SetAttrs::default(), Some(*v), true),
+            CreateHow::Exclusive41 { verifier, attrs } => {
+                let set = attrs.settable().map_err(|e| e.status())?;
+                if set.size.is_some() || set.time_access.is_some() || set.time_modify.is_some() {
+                    return Err(NfsStatus::Inval);
+                }
+                (set, Some(*verifier), true)
+            }
+        };
+        let existing = match self.fs.lookup(dir, name.as_str()).await {
+            Ok(fh) => Some(fh),
+            Err(NfsStatus::NoEnt) => None,
+            Err(s) => return Err(s),
+        };
+        if let Some(fh) = existing {
+            if let Some(v) = verifier {
+                // A retransmitted exclusive create succeeds; anyone else's is EXIST.
+                return if self.opens.create_verifier(&fh) == Some(v) {
+                    Ok((fh, unchanged(dir_change), Bitmap::new(), true))
+                } else {
+                    Err(NfsStatus::Exist)
+                };
+            }
+            if guarded {
+                return Err(NfsStatus::Exist);
+            }
+            // UNCHECKED on an existing file: only a size (truncation) is applied.
+            let mut attrset = Bitmap::new();
+            if let Some(size) = set.size {
+                let attrs = self.fs.getattr(&fh).await?;
+                if attrs.ftype == NfsFileType::Regular {
+                    if allowed(ctx.credential, &attrs) & ACCESS4_MODIFY == 0 {
+                        return Err(NfsStatus::Access);
+                    }
+                    self.fs
+                        .setattr(
+                            &fh,
+                            AttrUpdate {
+                                size: Some(size),
+                                ..AttrUpdate::default()
+                            },
+                        )
+                        .await?;
+                    attrset = Bitmap::from_bits(&[FATTR4_SIZE]);
+                }
+            }
+            return Ok((fh, unchanged(dir_change), attrset, false));
+        }
+        self.require_dir_write(ctx, dir).await?;
+        let attrs = self.creation_attrs(ctx, &set)?;
+        let (fh, cinfo) = self
+            .fs
+            .create(dir, name.as_str(), NewNode::File, attrs)
+            .await?;
+        if let Some(v) = verifier {
+            self.opens.set_create_verifier(&fh, v);
+        }
+        let extra = AttrUpdate {
+            size: set.size.filter(|&s| s != 0),
+            atime: set.time_access.clone().map(time_update),
+            mtime: set.time_modify.clone().map(time_update),
+            ..AttrUpdate::default()
+        };
+        if extra.size.is_some() || extra.atime.is_some() || extra.mtime.is_some() {
+            self.fs.setattr(&fh, extra).await?;
+        }
+        Ok((fh, cinfo, set.mask(), true))
+    }
+
+    fn close(&self, ctx: &mut Ctx<'_>, stateid: &StateId) -> Result<StateId, NfsStatus> {
+        let stateid = ctx.resolve(stateid)?;
+        self.opens.close(&stateid, ctx.current()?)?;
+        ctx.stateid = None;
+        // RFC 8881 §18.2.4: CLOSE answers with the invalid special stateid.
+        Ok(StateId::INVALID)
+    }
+
+    fn open_downgrade(
+        &self,
+        ctx: &mut Ctx<'_>,
+        a: &OpenDowngradeArgs,
+    ) -> Result<StateId, NfsStatus> {
+        let stateid = ctx.resolve(&a.open_stateid)?;
+        let access = a.share_access & !OPEN4_SHARE_ACCESS_WANT_DELEG_MASK;
+        let new = self
+            .opens
+            .downgrade(&stateid, ctx.current()?, access, a.share_deny)?;
+        ctx.stateid = Some(new.clone());
+        Ok(new)
+    }
+
+    /// The regular file in the current filehandle and its attributes, for I/O.
+    async fn io_target(&self, ctx: &Ctx<'_>) -> Result<(Vec<u8>, FileAttrs), NfsStatus> {
+        let fh = ctx.current()?.to_vec();
+        let attrs = self.fs.getattr(&fh).await?;
+        match attrs.ftype {
+            NfsFileType::Regular => Ok((fh, attrs)),
+            NfsFileType::Directory => Err(NfsStatus::IsDir),
+            _ => Err(NfsStatus::Inval),
+        }
+    }
+
+    /// Checks the stateid of a READ (`access` READ) or WRITE; I/O without open state (the
+    /// anonymous and bypass stateids) is checked against the mode bits instead.
+    fn check_io(
+        &self,
+        ctx: &Ctx<'_>,
+        stateid: &StateId,
+        fh: &[u8],
+        attrs: &FileAttrs,
+        access: u32,
+    ) -> Result<(), NfsStatus> {
+        let stateid = ctx.resolve(stateid)?;
+        self.opens.check_io(ctx.clientid()?, &stateid, fh, access)?;
+        if stateid == StateId::ANONYMOUS || stateid == StateId::BYPASS {
+            let need = if access == OPEN4_SHARE_ACCESS_READ {
+                ACCESS4_READ
+            } else {
+                ACCESS4_MODIFY
+            };
+            if allowed(ctx.credential, attrs) & need == 0 {
+                return Err(NfsStatus::Access);
+            }
+        }
+        Ok(())
+    }
+
+    async fn read(&self, ctx: &Ctx<'_>, a: &ReadArgs) -> Result<ReadResOk, NfsStatus> {
+        let (fh, attrs) = self.io_target(ctx).await?;
+        self.check_io(ctx, &a.stateid, &fh, &attrs, OPEN4_SHARE_ACCESS_READ)?;
+        let count = a.count.min(MAX_IO as u32);
+        let (data, eof) = self.fs.read(&fh, a.offset, count).await?;
+        Ok(ReadResOk {
+            eof,
+            data: Data(data),
+        })
+    }
+
+    /// Every write is durable when the file system returns, so all are FILE_SYNC4.
+    async fn write(&self, ctx: &Ctx<'_>, a: &WriteArgs) -> Result<WriteResOk, NfsStatus> {
+        let (fh, attrs) = self.io_target(ctx).await?;
+        self.check_io(ctx, &a.stateid, &fh, &attrs, OPEN4_SHARE_ACCESS_WRITE)?;
+        let count = u32::try_from(a.data.0.len()).map_err(|_| NfsStatus::Inval)?;
+        if u64::from(count) > MAX_IO {
+            return Err(NfsStatus::Inval);
+        }
+        a.offset
+            .checked_add(u64::from(count))
+            .filter(|&end| end <= i64::MAX as u64)
+            .ok_or(NfsStatus::FBig)?;
+        self.fs.write(&fh, a.offset, &a.data.0).await?;
+        Ok(WriteResOk {
+            count,
+            committed: StableHow::FileSync,
+            writeverf: self.write_verifier,
+        })
+    }
+
+    async fn lock(&self, ctx: &mut Ctx<'_>, a: &LockArgs) -> Result<StateId, LockError> {
+        let clientid = ctx.clientid().map_err(LockError::Status)?;
+        let (fh, _) = self.io_target(ctx).await.map_err(LockError::Status)?;
+        // There is no grace period, so there is nothing to reclaim.
+        if a.reclaim {
+            return Err(LockError::Status(NfsStatus::NoGrace));
+        }
+        let locker = match &a.locker {
+            Locker::New(n) => Locker::New(OpenToLockOwner {
+                open_stateid: ctx.resolve(&n.open_stateid).map_err(LockError::Status)?,
+                ..n.clone()
+            }),
+            Locker::Existing(e) => Locker::Existing(ExistLockOwner {
+                lock_stateid: ctx.resolve(&e.lock_stateid).map_err(LockError::Status)?,
+                lock_seqid: e.lock_seqid,
+            }),
+        };
+        let stateid = self.opens.lock(
+            clientid,
+            &fh,
+            &locker,
+            is_write(a.locktype),
+            a.offset,
+            a.length,
+        )?;
+        ctx.stateid = Some(stateid.clone());
+        Ok(stateid)
+    }
+
+    async fn lockt(&self, ctx: &Ctx<'_>, a: &LockTArgs) -> Result<(), LockError> {
+        let clientid = ctx.clientid().map_err(LockError::Status)?;
+        let (fh, _) = self.io_target(ctx).await.map_err(LockError::Status)?;
+        self.opens.lockt(
+            clientid,
+            &fh,
+            &a.owner.owner.0,
+            is_write(a.locktype),
+            a.offset,
+            a.length,
+        )
+    }
+
+    async fn locku(&self, ctx: &mut Ctx<'_>, a: &LockUArgs) -> Result<StateId, NfsStatus> {
+        let clientid = ctx.clientid()?;
+        let (fh, _) = self.io_target(ctx).await?;
+        let stateid = ctx.resolve(&a.lock_stateid)?;
+        let new = self
+            .opens
+            .locku(clientid, &fh, &stateid, a.offset, a.length)?;
+        ctx.stateid = Some(new.clone());
+        Ok(new)
+    }
+
+    async fn commit(&self, ctx: &Ctx<'_>) -> Result<Verifier, NfsStatus> {
+        self.io_target(ctx).await?;
+        Ok(self.write_verifier)
+    }
+
     async fn remove(&self, ctx: &Ctx<'_>, name: &Component) -> Result<ChangeInfo, NfsStatus> {
         let dir = ctx.current()?;
         check_name(name)?;
@@ -591,10 +972,18 @@ impl<F: FileSystem> NfsServer<F> {
 
     /// SETATTR with POSIX permission rules: only root gives files away; the owner may change
     /// mode, group (to one of its groups) and times; a size change needs write permission.
-    /// Without OPEN state yet, the stateid is not checked.
-    async fn setattr(&self, ctx: &Ctx<'_>, given: &Fattr) -> Result<Bitmap, NfsStatus> {
+    /// A size change presented with an open stateid needs that open to allow writing.
+    async fn setattr(&self, ctx: &Ctx<'_>, a: &SetAttrArgs) -> Result<Bitmap, NfsStatus> {
         let fh = ctx.current()?;
-        let set = given.settable().map_err(|e| e.status())?;
+        let set = a.obj_attributes.settable().map_err(|e| e.status())?;
+        if set.size.is_some() {
+            let stateid = ctx.resolve(&a.stateid)?;
+            if stateid == StateId::BYPASS {
+                return Err(NfsStatus::BadStateId);
+            }
+            self.opens
+                .check_io(ctx.clientid()?, &stateid, fh, OPEN4_SHARE_ACCESS_WRITE)?;
+        }
         let attrs = self.fs.getattr(fh).await?;
         let (uid, _) = ids(ctx.credential);
         let owner = set.owner.as_deref().map(parse_id).transpose()?;
@@ -802,6 +1191,19 @@ fn check_name(name: &Component) -> Result<(), NfsStatus> {
         "" => Err(NfsStatus::Inval),
         "." | ".." => Err(NfsStatus::BadName),
         _ => Ok(()),
+    }
+}
+
+fn is_write(t: LockType) -> bool {
+    matches!(t, LockType::Write | LockType::WriteW)
+}
+
+/// change_info of a directory an operation did not modify.
+fn unchanged(change: u64) -> ChangeInfo {
+    ChangeInfo {
+        atomic: true,
+        before: change,
+        after: change,
     }
 }
 

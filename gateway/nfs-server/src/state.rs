@@ -98,8 +98,8 @@ pub trait ClientStore: Send + Sync + 'static {
     /// Whether the session exists (BIND_CONN_TO_SESSION).
     fn session_exists(&self, session: &SessionId) -> bool;
     /// Drops clients whose lease ran out more than `lease` ago, with their sessions; returns
-    /// how many were dropped.
-    fn expire(&self, now: Instant, lease: Duration) -> usize;
+    /// the dropped clientids so their open state can go too.
+    fn expire(&self, now: Instant, lease: Duration) -> Vec<u64>;
 }
 
 #[derive(Debug)]
@@ -395,7 +395,7 @@ impl ClientStore for MemClientStore {
         self.lock().sessions.contains_key(session)
     }
 
-    fn expire(&self, now: Instant, lease: Duration) -> usize {
+    fn expire(&self, now: Instant, lease: Duration) -> Vec<u64> {
         let mut inner = self.lock();
         let stale: Vec<u64> = inner
             .clients
@@ -406,7 +406,7 @@ impl ClientStore for MemClientStore {
         for id in &stale {
             inner.remove_client(*id);
         }
-        stale.len()
+        stale
     }
 }
 
@@ -589,12 +589,21 @@ mod tests {
             .expect("session")
             .sessionid;
         let lease = Duration::from_secs(90);
-        assert_eq!(store.expire(start + Duration::from_secs(60), lease), 0);
+        assert_eq!(
+            store.expire(start + Duration::from_secs(60), lease).len(),
+            0
+        );
         store
             .sequence(&seq(s, 0, 1), SMALL, start + Duration::from_secs(60))
             .expect("renew");
-        assert_eq!(store.expire(start + Duration::from_secs(140), lease), 0);
-        assert_eq!(store.expire(start + Duration::from_secs(151), lease), 1);
+        assert_eq!(
+            store.expire(start + Duration::from_secs(140), lease).len(),
+            0
+        );
+        assert_eq!(
+            store.expire(start + Duration::from_secs(151), lease).len(),
+            1
+        );
         assert!(!store.session_exists(&s));
     }
 }

@@ -71,6 +71,12 @@ impl FileSystem for GatedFs {
     async fn setattr(&self, fh: &[u8], update: AttrUpdate) -> FsResult<()> {
         self.0.setattr(fh, update).await
     }
+    async fn read(&self, fh: &[u8], offset: u64, count: u32) -> FsResult<(Vec<u8>, bool)> {
+        self.0.read(fh, offset, count).await
+    }
+    async fn write(&self, fh: &[u8], offset: u64, data: &[u8]) -> FsResult<()> {
+        self.0.write(fh, offset, data).await
+    }
 }
 
 fn seq(session: SessionId, slotid: u32) -> NfsArgOp {

@@ -522,6 +522,11 @@ async fn session_rules() {
     assert_eq!(res.status, NfsStatus::NoFileHandle);
     // Not implemented yet → NOTSUPP, never a panic.
     let res = c
+        .seq_compound(vec![NfsArgOp::PutRootFh, NfsArgOp::PutPubFh])
+        .await;
+    assert_eq!(res.status, NfsStatus::NotSupp);
+    // READ of a directory.
+    let res = c
         .seq_compound(vec![
             NfsArgOp::PutRootFh,
             NfsArgOp::Read(ReadArgs {
@@ -531,7 +536,7 @@ async fn session_rules() {
             }),
         ])
         .await;
-    assert_eq!(res.status, NfsStatus::NotSupp);
+    assert_eq!(res.status, NfsStatus::IsDir);
     // A handle the file system never issued.
     let res = c
         .seq_compound(vec![

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bucketfs_nfs_server::{FileSystem, MemClientStore, MemFs, NfsServer, ServerConfig, serve};
+use bucketfs_nfs_server::{
+    FileSystem, MemClientStore, MemFs, MemOpenStore, NfsServer, ServerConfig, serve,
+};
 use bucketfs_nfs_wire::nfs::ops::*;
 use bucketfs_nfs_wire::nfs::types::{Opaque, SessionId};
 use bucketfs_nfs_wire::nfs::{CompoundArgs, CompoundBody, CompoundRes, NfsArgOp, NfsResOp};
@@ -24,6 +26,9 @@ pub struct TestServer<F = MemFs> {
     _stop: oneshot::Sender<()>,
 }
 
+/// The write verifier test servers use; tests compare WRITE and COMMIT answers with it.
+pub const WRITE_VERIFIER: [u8; 8] = *b"bootverf";
+
 pub async fn start(fs: MemFs) -> TestServer<MemFs> {
     start_with(fs, ServerConfig::default()).await
 }
@@ -34,8 +39,10 @@ pub async fn start_with<F: FileSystem>(fs: F, config: ServerConfig) -> TestServe
     let server = Arc::new(NfsServer::new(
         fs,
         Box::new(MemClientStore::new(0x1234)),
+        Box::new(MemOpenStore::new(0x1234)),
         Arc::new(SystemClock),
         config,
+        WRITE_VERIFIER,
     ));
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(serve(listener, Arc::clone(&server), async move {
