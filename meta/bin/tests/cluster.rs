@@ -274,15 +274,17 @@ async fn members_add_then_remove_through_the_cli() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let status = client
-        .status_of(&cluster.addr(new_id))
-        .await
-        .expect("status");
+    // The CLI returns once the leader committed the change; the new node sees it when it
+    // applies that entry, a moment later.
+    let status = settled_status(&client, &cluster.addr(new_id), |s| {
+        s.membership.voter_ids().len() == 4 && !s.membership.joint
+    })
+    .await;
     assert!(
         status.membership.voter_ids().contains(&new_id),
         "{status:?}"
     );
-    assert_eq!(status.membership.voter_ids().len(), 4);
+    assert_eq!(status.membership.voter_ids().len(), 4, "{status:?}");
 
     let out = cluster.cli(&["meta", "status", "--cluster", &cluster.addr(1)]);
     assert!(out.status.success());
@@ -307,10 +309,10 @@ async fn members_add_then_remove_through_the_cli() {
         String::from_utf8_lossy(&out.stderr)
     );
     let leader = cluster.wait_for_leader().await;
-    let status = client
-        .status_of(&cluster.addr(leader))
-        .await
-        .expect("status");
+    let status = settled_status(&client, &cluster.addr(leader), |s| {
+        s.membership.voter_ids() == vec![1, 2, 3] && !s.membership.joint
+    })
+    .await;
     assert_eq!(status.membership.voter_ids(), vec![1, 2, 3], "{status:?}");
     assert_eq!(status.role, Role::Leader);
 
@@ -320,5 +322,22 @@ async fn members_add_then_remove_through_the_cli() {
         .write(create_file(fs, "x".into()))
         .await
         .expect("create");
-    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+/// The status of the node at `addr` once `settled` holds for it (or after 5 s, for the
+/// caller's assertion to report).
+async fn settled_status(
+    client: &bucketfs_meta_client::MetaClient,
+    addr: &str,
+    settled: impl Fn(&bucketfs_meta_client::NodeStatus) -> bool,
+) -> bucketfs_meta_client::NodeStatus {
+    let mut status = client.status_of(addr).await.expect("status");
+    for _ in 0..100 {
+        if settled(&status) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        status = client.status_of(addr).await.expect("status");
+    }
+    status
 }

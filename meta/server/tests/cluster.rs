@@ -238,7 +238,25 @@ async fn three_nodes_serve_the_namespace_through_failures_and_membership_changes
             Err(e) => assert_eq!(addr, &leader_addr, "{e}"),
         }
     }
-    assert!(seen_roles.contains(&(4, Role::Follower)) || seen_roles.contains(&(4, Role::Leader)));
+    assert!(seen_roles.iter().any(|(id, _)| *id == 4), "{seen_roles:?}");
+    // The leader answers once the joint change is committed; node 4 learns it is a voter when
+    // it applies that entry a moment later, so wait for its own view rather than racing it.
+    let mut four_role = Role::Learner;
+    for _ in 0..100 {
+        four_role = client
+            .status_of(&four_addr)
+            .await
+            .expect("status of 4")
+            .role;
+        if matches!(four_role, Role::Follower | Role::Leader) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        matches!(four_role, Role::Follower | Role::Leader),
+        "node 4 should be a voter, is {four_role:?}"
+    );
 
     // Remove a voter that is not the leader, then keep writing with the two others.
     let leader_now = cluster.wait_leader(&voters).await;
