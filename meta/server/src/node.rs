@@ -234,7 +234,7 @@ impl MetaNode {
         ack_below: u64,
         command: Command,
     ) -> Result<(ApplyResult, u64), WriteError> {
-        let kind = observe::command_kind(&command);
+        let kind = command.kind();
         let proposal = Proposal {
             client,
             seq,

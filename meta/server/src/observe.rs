@@ -5,13 +5,12 @@
 //! * Per-RPC count and latency ([`observed`]): the latency comes from the node's
 //!   [`Clock`], so simulated runs never read real time. A handler dropped before it
 //!   finished (the client went away) is counted with the outcome `cancelled`.
-//! * Committed writes by command kind ([`command_kind`]).
+//! * Committed writes by command kind (`Command::kind`).
 //! * Raft's state as gauges ([`record_raft_gauges`]), copied periodically by the node.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use bucketfs_meta_state::Command;
 use bucketfs_meta_store::TypeConfig;
 use bucketfs_proto::WireError;
 use bucketfs_runtime::Clock;
@@ -74,11 +73,6 @@ pub(crate) async fn observed<T>(
         Err(status) => outcome_of(status),
     };
     result
-}
-
-/// The [`names::COMMAND`] label of `command`.
-pub(crate) fn command_kind(command: &Command) -> &'static str {
-    command.kind()
 }
 
 /// Counts one write committed through this node.

@@ -126,32 +126,30 @@ fn index_corrupt(table: Table, what: &str) -> MetaError {
 
 /// Every open of one file, in state id order.
 fn opens_of_file<K: KvRead + ?Sized>(kv: &K, fs: FsId, ino: InodeId) -> Res<Vec<OpenState>> {
-    let prefix = keys::open_by_file_prefix(fs, ino);
-    let end = keys::prefix_end(&prefix);
-    let index: Vec<(Vec<u8>, u64)> = rows::scan_all(kv, Table::Meta, &prefix, end.as_deref())?;
-    let mut out = Vec::with_capacity(index.len());
-    for (key, client) in index {
-        let id = keys::state_id_of_by_file(&key)
-            .ok_or_else(|| index_corrupt(Table::Meta, "short open index key"))?;
-        let open: OpenState = rows::get(kv, Table::Opens, &keys::client_state(client, id))?
-            .ok_or_else(|| index_corrupt(Table::Opens, "open index names a missing open"))?;
-        out.push(open);
-    }
-    Ok(out)
+    rows_of_file(kv, &keys::open_by_file_prefix(fs, ino), Table::Opens)
 }
 
 /// Every lock stateid of one file, in state id order.
 fn locks_of_file<K: KvRead + ?Sized>(kv: &K, fs: FsId, ino: InodeId) -> Res<Vec<LockState>> {
-    let prefix = keys::lock_by_file_prefix(fs, ino);
-    let end = keys::prefix_end(&prefix);
-    let index: Vec<(Vec<u8>, u64)> = rows::scan_all(kv, Table::Meta, &prefix, end.as_deref())?;
+    rows_of_file(kv, &keys::lock_by_file_prefix(fs, ino), Table::Locks)
+}
+
+/// Follows a by-file index (`prefix` in the Meta table, values = client ids) to the rows of
+/// `table` it names, keyed by `(client, state id)`.
+fn rows_of_file<K: KvRead + ?Sized, T: serde::de::DeserializeOwned>(
+    kv: &K,
+    prefix: &[u8],
+    table: Table,
+) -> Res<Vec<T>> {
+    let end = keys::prefix_end(prefix);
+    let index: Vec<(Vec<u8>, u64)> = rows::scan_all(kv, Table::Meta, prefix, end.as_deref())?;
     let mut out = Vec::with_capacity(index.len());
     for (key, client) in index {
         let id = keys::state_id_of_by_file(&key)
-            .ok_or_else(|| index_corrupt(Table::Meta, "short lock index key"))?;
-        let lock: LockState = rows::get(kv, Table::Locks, &keys::client_state(client, id))?
-            .ok_or_else(|| index_corrupt(Table::Locks, "lock index names a missing lock"))?;
-        out.push(lock);
+            .ok_or_else(|| index_corrupt(Table::Meta, "short by-file index key"))?;
+        let row = rows::get(kv, table, &keys::client_state(client, id))?
+            .ok_or_else(|| index_corrupt(table, "by-file index names a missing row"))?;
+        out.push(row);
     }
     Ok(out)
 }
