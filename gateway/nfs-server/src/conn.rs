@@ -1,8 +1,9 @@
 //! TCP transport: accept loop and one task per connection.
 //!
 //! A connection task feeds stream bytes into a [`RecordReader`] and executes complete records
-//! concurrently (the Linux client keeps many slots busy on one connection), but writes the
-//! replies in request order, each as one record. A record larger than the server's limit
+//! concurrently (the Linux client keeps many slots busy on one connection), writing each reply
+//! as one record as soon as it is ready: RPC matches replies to calls by XID, and a slow call
+//! (a COMMIT uploading a large file) must not hold back the replies of quick ones. A record larger than the server's limit
 //! poisons the reader and the connection is closed once the records already complete have been
 //! answered: the stream cannot be resynchronised without buffering the oversized record.
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use bucketfs_nfs_wire::{RecordReader, encode_record};
 use futures::StreamExt;
-use futures::stream::FuturesOrdered;
+use futures::stream::FuturesUnordered;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -42,7 +43,7 @@ pub async fn serve<F: FileSystem>(
         tokio::select! {
             () = &mut shutdown => break,
             _ = reaper.tick() => {
-                let dropped = server.expire_clients();
+                let dropped = server.expire_clients().await;
                 if dropped > 0 {
                     debug!(dropped, "expired idle clients");
                 }
@@ -79,7 +80,7 @@ async fn serve_connection<F: FileSystem>(
     let (mut rd, mut wr) = stream.into_split();
     let mut reader = RecordReader::new(server.config().max_record);
     let mut buf = vec![0u8; READ_CHUNK];
-    let mut pending = FuturesOrdered::new();
+    let mut pending = FuturesUnordered::new();
     // Set at end of stream or on an unreadable stream: answer what is in flight, then close.
     let mut closing = false;
     loop {
@@ -87,7 +88,7 @@ async fn serve_connection<F: FileSystem>(
             && let Some(record) = reader.next_record()
         {
             let server = Arc::clone(&server);
-            pending.push_back(async move { server.handle_record(&record).await });
+            pending.push(async move { server.handle_record(&record).await });
         }
         if closing && pending.is_empty() {
             return Ok(());

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Mutex;
 
+use bucketfs_nfs_wire::nfs::types::Verifier;
 use bucketfs_nfs_wire::nfs::{ChangeInfo, NfsFileType, NfsStatus, NfsTime};
 
 /// Result of a file system call: the NFS status is the error.
@@ -32,6 +33,8 @@ pub struct FileAttrs {
     pub atime: NfsTime,
     pub mtime: NfsTime,
     pub ctime: NfsTime,
+    /// Device numbers of character and block devices; (0, 0) otherwise.
+    pub rawdev: (u32, u32),
 }
 
 /// One directory entry as listed by [`FileSystem::readdir`].
@@ -52,12 +55,52 @@ pub struct DirPage {
     pub eof: bool,
 }
 
-/// What CREATE (directories, symlinks) or OPEN (regular files) makes.
+/// What CREATE (directories, symlinks, device nodes, FIFOs, sockets) or OPEN (regular
+/// files) makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NewNode {
     Directory,
     Symlink(Vec<u8>),
     File,
+    /// A FIFO, socket, character or block device: a name and attributes, no data.
+    Special {
+        ftype: NfsFileType,
+        rawdev: (u32, u32),
+    },
+}
+
+/// How a create treats a name that already exists (NFS `createmode4`). The decision is the
+/// file system's, so that it is atomic with the create itself: two gateways racing on one
+/// exclusive create must not both win.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateHow {
+    /// An existing regular file is opened as it is (a `File` create only).
+    Unchecked,
+    /// An existing name is `NfsStatus::Exist`.
+    Guarded,
+    /// An existing name is `Exist` unless it holds the file an earlier create with the same
+    /// verifier made (a retransmitted exclusive create succeeds).
+    Exclusive(Verifier),
+}
+
+/// What a create did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub fh: Vec<u8>,
+    /// The directory's change attribute before and after.
+    pub cinfo: ChangeInfo,
+    /// The name already held this object (UNCHECKED reuse, or a retransmitted exclusive
+    /// create); nothing was created.
+    pub existed: bool,
+}
+
+/// The stability a WRITE reached (NFS `stable_how4`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stability {
+    /// Held by this gateway only; a COMMIT makes it durable.
+    Unstable,
+    /// Durable: it survives the loss of this gateway.
+    FileSync,
 }
 
 /// Attributes of a new object, already resolved by the server (credentials, umask by client).
@@ -109,15 +152,15 @@ pub trait FileSystem: Send + Sync + 'static {
         max: usize,
     ) -> impl Future<Output = FsResult<DirPage>> + Send;
     fn readlink(&self, fh: &[u8]) -> impl Future<Output = FsResult<Vec<u8>>> + Send;
-    /// Creates `name` in `dir`; EXIST if the name is taken. Returns the new handle and the
-    /// directory's change attribute before and after.
+    /// Creates `name` in `dir`; an existing name is handled as `how` says.
     fn create(
         &self,
         dir: &[u8],
         name: &str,
         node: NewNode,
         attrs: NewAttrs,
-    ) -> impl Future<Output = FsResult<(Vec<u8>, ChangeInfo)>> + Send;
+        how: CreateHow,
+    ) -> impl Future<Output = FsResult<Created>> + Send;
     /// Removes `name` from `dir` (NOTEMPTY for a non-empty directory).
     fn remove(&self, dir: &[u8], name: &str) -> impl Future<Output = FsResult<ChangeInfo>> + Send;
     /// Renames with POSIX semantics: an existing target of a compatible type is replaced.
@@ -144,14 +187,21 @@ pub trait FileSystem: Send + Sync + 'static {
         offset: u64,
         count: u32,
     ) -> impl Future<Output = FsResult<(Vec<u8>, bool)>> + Send;
-    /// Writes `data` at `offset` of regular file `fh` (zero-filling any gap) and makes it
-    /// durable before returning; bumps size, space_used and change.
+    /// Writes `data` at `offset` of regular file `fh` (zero-filling any gap). With `stable`
+    /// the bytes are durable before this returns; otherwise the file system may hold them
+    /// until [`FileSystem::commit`] and reports which it did.
     fn write(
         &self,
         fh: &[u8],
         offset: u64,
         data: &[u8],
-    ) -> impl Future<Output = FsResult<()>> + Send;
+        stable: bool,
+    ) -> impl Future<Output = FsResult<Stability>> + Send;
+    /// Makes every write to `fh` acknowledged as unstable durable (NFS COMMIT).
+    fn commit(&self, fh: &[u8]) -> impl Future<Output = FsResult<()>> + Send;
+    /// An open of `fh` was closed. Where a file system exports files on close (bucketfs:
+    /// the S3 object appears when the file is closed), this is where it happens.
+    fn close(&self, fh: &[u8]) -> impl Future<Output = FsResult<()>> + Send;
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +221,8 @@ struct Node {
 struct MemInner {
     nodes: HashMap<u64, Node>,
     next_ino: u64,
+    /// Verifiers of exclusive creates, by inode.
+    verifiers: HashMap<u64, Verifier>,
 }
 
 /// An in-memory [`FileSystem`] for tests: directories, regular files and symlinks with
@@ -215,6 +267,7 @@ impl MemFs {
             inner: Mutex::new(MemInner {
                 nodes,
                 next_ino: ROOT_INO + 1,
+                verifiers: HashMap::new(),
             }),
         }
     }
@@ -270,6 +323,7 @@ fn new_attrs(fileid: u64, ftype: NfsFileType, mode: u32, uid: u32, gid: u32) -> 
         atime: t.clone(),
         mtime: t.clone(),
         ctime: t,
+        rawdev: (0, 0),
     }
 }
 
@@ -344,6 +398,7 @@ impl MemInner {
         };
         if node.attrs.ftype == NfsFileType::Directory || node.attrs.nlink <= 1 {
             self.nodes.remove(&ino);
+            self.verifiers.remove(&ino);
         } else {
             node.attrs.nlink -= 1;
             node.attrs.change += 1;
@@ -442,21 +497,54 @@ impl FileSystem for MemFs {
         name: &str,
         node: NewNode,
         attrs: NewAttrs,
-    ) -> FsResult<(Vec<u8>, ChangeInfo)> {
+        how: CreateHow,
+    ) -> FsResult<Created> {
         let dir_ino = ino_of(dir)?;
         let mut inner = self.lock();
-        let ino = inner.next_ino;
-        let (ftype, target) = match node {
-            NewNode::Directory => (NfsFileType::Directory, Vec::new()),
-            NewNode::Symlink(t) => (NfsFileType::Link, t),
-            NewNode::File => (NfsFileType::Regular, Vec::new()),
+        let (ftype, target, rawdev) = match node {
+            NewNode::Directory => (NfsFileType::Directory, Vec::new(), (0, 0)),
+            NewNode::Symlink(t) => (NfsFileType::Link, t, (0, 0)),
+            NewNode::File => (NfsFileType::Regular, Vec::new(), (0, 0)),
+            NewNode::Special { ftype, rawdev } => (ftype, Vec::new(), rawdev),
         };
+        if let Some(&existing) = inner.dir(dir)?.names.get(name) {
+            let node = inner.nodes.get(&existing).ok_or(NfsStatus::ServerFault)?;
+            let reuse = match how {
+                CreateHow::Unchecked => {
+                    ftype == NfsFileType::Regular && node.attrs.ftype == NfsFileType::Regular
+                }
+                CreateHow::Guarded => false,
+                CreateHow::Exclusive(v) => inner.verifiers.get(&existing) == Some(&v),
+            };
+            if !reuse {
+                return Err(NfsStatus::Exist);
+            }
+            let change = inner.dir(dir)?.attrs.change;
+            return Ok(Created {
+                fh: fh_of(existing),
+                cinfo: ChangeInfo {
+                    atomic: true,
+                    before: change,
+                    after: change,
+                },
+                existed: true,
+            });
+        }
+        let ino = inner.next_ino;
         let cinfo = inner.insert_entry(dir_ino, name, ino, ftype == NfsFileType::Directory)?;
         inner.next_ino += 1;
         let mut a = new_attrs(ino, ftype, attrs.mode, attrs.uid, attrs.gid);
         a.size = target.len() as u64;
+        a.rawdev = rawdev;
         inner.nodes.insert(ino, new_node(a, dir_ino, target));
-        Ok((fh_of(ino), cinfo))
+        if let CreateHow::Exclusive(v) = how {
+            inner.verifiers.insert(ino, v);
+        }
+        Ok(Created {
+            fh: fh_of(ino),
+            cinfo,
+            existed: false,
+        })
     }
 
     async fn remove(&self, dir: &[u8], name: &str) -> FsResult<ChangeInfo> {
@@ -586,7 +674,13 @@ impl FileSystem for MemFs {
         Ok((node.data[start..end].to_vec(), end == len))
     }
 
-    async fn write(&self, fh: &[u8], offset: u64, data: &[u8]) -> FsResult<()> {
+    async fn write(
+        &self,
+        fh: &[u8],
+        offset: u64,
+        data: &[u8],
+        _stable: bool,
+    ) -> FsResult<Stability> {
         let ino = ino_of(fh)?;
         let mut inner = self.lock();
         let node = inner.nodes.get_mut(&ino).ok_or(NfsStatus::Stale)?;
@@ -604,7 +698,16 @@ impl FileSystem for MemFs {
         node.attrs.size = node.data.len() as u64;
         node.attrs.space_used = node.attrs.size;
         node.attrs.change += 1;
-        Ok(())
+        // Memory is as durable as this file system gets.
+        Ok(Stability::FileSync)
+    }
+
+    async fn commit(&self, fh: &[u8]) -> FsResult<()> {
+        self.lock().node(fh).map(|_| ())
+    }
+
+    async fn close(&self, fh: &[u8]) -> FsResult<()> {
+        self.lock().node(fh).map(|_| ())
     }
 }
 
@@ -674,19 +777,28 @@ mod tests {
     async fn create_remove_rename_link() {
         let fs = MemFs::new();
         let root = fs.root();
-        let (a, c1) = fs
-            .create(&root, "a", NewNode::Directory, attrs())
+        let created = fs
+            .create(&root, "a", NewNode::Directory, attrs(), CreateHow::Guarded)
             .await
             .unwrap();
+        let (a, c1) = (created.fh, created.cinfo);
         assert_eq!((c1.before + 1, c1.atomic), (c1.after, true));
         assert_eq!(
-            fs.create(&root, "a", NewNode::Directory, attrs()).await,
+            fs.create(&root, "a", NewNode::Directory, attrs(), CreateHow::Guarded)
+                .await,
             Err(NfsStatus::Exist)
         );
-        let (l, _) = fs
-            .create(&a, "l", NewNode::Symlink(b"../x".to_vec()), attrs())
+        let l = fs
+            .create(
+                &a,
+                "l",
+                NewNode::Symlink(b"../x".to_vec()),
+                attrs(),
+                CreateHow::Guarded,
+            )
             .await
-            .unwrap();
+            .unwrap()
+            .fh;
         assert_eq!(fs.readlink(&l).await, Ok(b"../x".to_vec()));
         assert_eq!(fs.remove(&root, "a").await, Err(NfsStatus::NotEmpty));
         // A directory cannot move under itself.
@@ -706,7 +818,7 @@ mod tests {
         assert_eq!(fs.getattr(&l).await, Err(NfsStatus::Stale));
         assert_eq!(fs.lookup(&root, "f").await, Err(NfsStatus::NoEnt));
         // A file cannot replace a directory.
-        fs.create(&root, "d", NewNode::Directory, attrs())
+        fs.create(&root, "d", NewNode::Directory, attrs(), CreateHow::Guarded)
             .await
             .unwrap();
         assert_eq!(fs.rename(&a, "l", &root, "d").await, Err(NfsStatus::Exist));
@@ -743,5 +855,85 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(fs.setattr(&root, dir_size).await, Err(NfsStatus::IsDir));
+    }
+}
+
+#[cfg(test)]
+mod create_how_tests {
+    use super::*;
+
+    fn attrs() -> NewAttrs {
+        NewAttrs {
+            mode: 0o644,
+            uid: 1,
+            gid: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn unchecked_reuses_files_exclusive_matches_its_verifier() {
+        let fs = MemFs::new();
+        let root = fs.root();
+        let first = fs
+            .create(
+                &root,
+                "f",
+                NewNode::File,
+                attrs(),
+                CreateHow::Exclusive(*b"verifier"),
+            )
+            .await
+            .unwrap();
+        assert!(!first.existed);
+        let again = fs
+            .create(
+                &root,
+                "f",
+                NewNode::File,
+                attrs(),
+                CreateHow::Exclusive(*b"verifier"),
+            )
+            .await
+            .unwrap();
+        assert_eq!((again.fh.clone(), again.existed), (first.fh.clone(), true));
+        assert_eq!(
+            fs.create(
+                &root,
+                "f",
+                NewNode::File,
+                attrs(),
+                CreateHow::Exclusive(*b"other!!!")
+            )
+            .await,
+            Err(NfsStatus::Exist)
+        );
+        let reused = fs
+            .create(&root, "f", NewNode::File, attrs(), CreateHow::Unchecked)
+            .await
+            .unwrap();
+        assert!(reused.existed);
+        fs.create(&root, "d", NewNode::Directory, attrs(), CreateHow::Guarded)
+            .await
+            .unwrap();
+        assert_eq!(
+            fs.create(&root, "d", NewNode::File, attrs(), CreateHow::Unchecked)
+                .await,
+            Err(NfsStatus::Exist)
+        );
+        let fifo = fs
+            .create(
+                &root,
+                "p",
+                NewNode::Special {
+                    ftype: NfsFileType::Char,
+                    rawdev: (4, 5),
+                },
+                attrs(),
+                CreateHow::Guarded,
+            )
+            .await
+            .unwrap();
+        let a = fs.getattr(&fifo.fh).await.unwrap();
+        assert_eq!((a.ftype, a.rawdev), (NfsFileType::Char, (4, 5)));
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`conn`]: TCP accept loop and per-connection record handling ([`serve`]).
 //! - [`server`]: COMPOUND execution and the operations ([`NfsServer`]).
-//! - [`state`]: client, session and slot state behind [`ClientStore`].
+//! - [`state`]: client records behind [`ClientRegistry`]; sessions and slots in
+//!   [`SessionTable`].
 //! - [`open`]: open and lock stateids, share reservations, byte-range locks behind
 //!   [`OpenStore`].
 //! - [`fs`]: the namespace seam [`FileSystem`] and the in-memory [`MemFs`] for tests.
@@ -17,11 +18,12 @@ pub mod state;
 
 pub use conn::serve;
 pub use fs::{
-    AttrUpdate, DirEntryInfo, DirPage, FileAttrs, FileSystem, FsResult, MemFs, NewAttrs, NewNode,
-    TimeUpdate,
+    AttrUpdate, CreateHow, Created, DirEntryInfo, DirPage, FileAttrs, FileSystem, FsResult, MemFs,
+    NewAttrs, NewNode, Stability, TimeUpdate,
 };
 pub use open::{MemOpenStore, OpenStore};
 pub use server::{NfsServer, ServerConfig, supported_attrs};
 pub use state::{
-    ClientStore, ExchangeOutcome, MemClientStore, RequestShape, SequenceOutcome, SessionLimits,
+    ClientRegistry, ExchangeOutcome, MemClientRegistry, PreviousRecord, Registered, RequestShape,
+    SequenceOutcome, SessionLimits, SessionTable,
 };

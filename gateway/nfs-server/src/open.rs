@@ -15,16 +15,19 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use async_trait::async_trait;
+
 use bucketfs_nfs_wire::nfs::ops::{
     LockDenied, LockError, LockType, Locker, OPEN4_SHARE_ACCESS_READ, OPEN4_SHARE_ACCESS_WRITE,
 };
-use bucketfs_nfs_wire::nfs::types::{Opaque, Verifier};
+use bucketfs_nfs_wire::nfs::types::Opaque;
 use bucketfs_nfs_wire::nfs::{NfsStatus, StateId, StateOwner};
 
 /// Open state for the whole server.
+#[async_trait]
 pub trait OpenStore: Send + Sync + 'static {
     /// Opens `fh` for (`clientid`, `owner`) or upgrades that owner's existing open.
-    fn open(
+    async fn open(
         &self,
         clientid: u64,
         owner: &[u8],
@@ -33,23 +36,24 @@ pub trait OpenStore: Send + Sync + 'static {
         deny: u32,
     ) -> Result<StateId, NfsStatus>;
     /// Releases the open; the stateid becomes unknown.
-    fn close(&self, stateid: &StateId, fh: &[u8]) -> Result<(), NfsStatus>;
+    async fn close(&self, clientid: u64, stateid: &StateId, fh: &[u8]) -> Result<(), NfsStatus>;
     /// Narrows access/deny to a subset of what the open holds.
-    fn downgrade(
+    async fn downgrade(
         &self,
+        clientid: u64,
         stateid: &StateId,
         fh: &[u8],
         access: u32,
         deny: u32,
     ) -> Result<StateId, NfsStatus>;
     /// Whether `clientid` holds any open (DESTROY_CLIENTID then answers CLIENTID_BUSY).
-    fn holds_state(&self, clientid: u64) -> bool;
+    async fn holds_state(&self, clientid: u64) -> bool;
     /// Forgets every open of an expired client.
-    fn drop_client(&self, clientid: u64);
+    async fn drop_client(&self, clientid: u64);
     /// Checks a stateid presented for I/O on `fh` by `clientid`: the special anonymous stateid always
     /// passes, the READ bypass only for reads; an open stateid must be current and grant
     /// `access`.
-    fn check_io(
+    async fn check_io(
         &self,
         clientid: u64,
         stateid: &StateId,
@@ -57,12 +61,12 @@ pub trait OpenStore: Send + Sync + 'static {
         access: u32,
     ) -> Result<(), NfsStatus>;
     /// TEST_STATEID's per-stateid answer.
-    fn test(&self, clientid: u64, stateid: &StateId) -> NfsStatus;
+    async fn test(&self, clientid: u64, stateid: &StateId) -> NfsStatus;
     /// FREE_STATEID (RFC 8881 §18.38): only a lock stateid without ranges can be freed; an
     /// open stateid still has its open, so it is LOCKS_HELD until CLOSE.
-    fn free(&self, clientid: u64, stateid: &StateId) -> NfsStatus;
+    async fn free(&self, clientid: u64, stateid: &StateId) -> NfsStatus;
     /// LOCK: `write` selects a write lock; `length` u64::MAX means "to the end".
-    fn lock(
+    async fn lock(
         &self,
         clientid: u64,
         fh: &[u8],
@@ -72,7 +76,7 @@ pub trait OpenStore: Send + Sync + 'static {
         length: u64,
     ) -> Result<StateId, LockError>;
     /// LOCKT: would `owner` get this lock?
-    fn lockt(
+    async fn lockt(
         &self,
         clientid: u64,
         fh: &[u8],
@@ -82,7 +86,7 @@ pub trait OpenStore: Send + Sync + 'static {
         length: u64,
     ) -> Result<(), LockError>;
     /// LOCKU: releases a range; the lock stateid stays until FREE_STATEID or CLOSE.
-    fn locku(
+    async fn locku(
         &self,
         clientid: u64,
         fh: &[u8],
@@ -90,9 +94,6 @@ pub trait OpenStore: Send + Sync + 'static {
         offset: u64,
         length: u64,
     ) -> Result<StateId, NfsStatus>;
-    /// The verifier an EXCLUSIVE4_1 create stored for `fh`, if any.
-    fn create_verifier(&self, fh: &[u8]) -> Option<Verifier>;
-    fn set_create_verifier(&self, fh: &[u8], verifier: Verifier);
 }
 
 #[derive(Debug, Clone)]
@@ -129,7 +130,6 @@ struct Inner {
     opens: HashMap<[u8; 12], Open>,
     locks: HashMap<[u8; 12], LockState>,
     next: u64,
-    verifiers: HashMap<Vec<u8>, Verifier>,
 }
 
 /// In-memory [`OpenStore`].
@@ -262,8 +262,9 @@ fn lookup<'a>(inner: &'a mut Inner, stateid: &StateId) -> Result<&'a mut Open, N
     Ok(open)
 }
 
+#[async_trait]
 impl OpenStore for MemOpenStore {
-    fn open(
+    async fn open(
         &self,
         clientid: u64,
         owner: &[u8],
@@ -308,9 +309,10 @@ impl OpenStore for MemOpenStore {
         Ok(StateId { seqid: 1, other })
     }
 
-    fn close(&self, stateid: &StateId, fh: &[u8]) -> Result<(), NfsStatus> {
+    async fn close(&self, clientid: u64, stateid: &StateId, fh: &[u8]) -> Result<(), NfsStatus> {
         let mut inner = self.lock();
-        if lookup(&mut inner, stateid)?.fh != fh {
+        let open = lookup(&mut inner, stateid)?;
+        if open.fh != fh || open.clientid != clientid {
             return Err(NfsStatus::BadStateId);
         }
         let other = stateid.other;
@@ -326,8 +328,9 @@ impl OpenStore for MemOpenStore {
         Ok(())
     }
 
-    fn downgrade(
+    async fn downgrade(
         &self,
+        clientid: u64,
         stateid: &StateId,
         fh: &[u8],
         access: u32,
@@ -335,7 +338,7 @@ impl OpenStore for MemOpenStore {
     ) -> Result<StateId, NfsStatus> {
         let mut inner = self.lock();
         let open = lookup(&mut inner, stateid)?;
-        if open.fh != fh {
+        if open.fh != fh || open.clientid != clientid {
             return Err(NfsStatus::BadStateId);
         }
         if access == 0 || access & !open.access != 0 || deny & !open.deny != 0 {
@@ -350,19 +353,19 @@ impl OpenStore for MemOpenStore {
         })
     }
 
-    fn holds_state(&self, clientid: u64) -> bool {
+    async fn holds_state(&self, clientid: u64) -> bool {
         let inner = self.lock();
         inner.opens.values().any(|o| o.clientid == clientid)
             || inner.locks.values().any(|l| l.clientid == clientid)
     }
 
-    fn drop_client(&self, clientid: u64) {
+    async fn drop_client(&self, clientid: u64) {
         let mut inner = self.lock();
         inner.opens.retain(|_, o| o.clientid != clientid);
         inner.locks.retain(|_, l| l.clientid != clientid);
     }
 
-    fn check_io(
+    async fn check_io(
         &self,
         clientid: u64,
         stateid: &StateId,
@@ -415,7 +418,7 @@ impl OpenStore for MemOpenStore {
         Ok(())
     }
 
-    fn test(&self, clientid: u64, stateid: &StateId) -> NfsStatus {
+    async fn test(&self, clientid: u64, stateid: &StateId) -> NfsStatus {
         if special(stateid) {
             return NfsStatus::BadStateId;
         }
@@ -434,8 +437,8 @@ impl OpenStore for MemOpenStore {
         }
     }
 
-    fn free(&self, clientid: u64, stateid: &StateId) -> NfsStatus {
-        match self.test(clientid, stateid) {
+    async fn free(&self, clientid: u64, stateid: &StateId) -> NfsStatus {
+        match self.test(clientid, stateid).await {
             NfsStatus::Ok => {
                 let mut inner = self.lock();
                 match inner.locks.get(&stateid.other) {
@@ -451,7 +454,7 @@ impl OpenStore for MemOpenStore {
         }
     }
 
-    fn lock(
+    async fn lock(
         &self,
         clientid: u64,
         fh: &[u8],
@@ -534,7 +537,7 @@ impl OpenStore for MemOpenStore {
         })
     }
 
-    fn lockt(
+    async fn lockt(
         &self,
         clientid: u64,
         fh: &[u8],
@@ -550,7 +553,7 @@ impl OpenStore for MemOpenStore {
         }
     }
 
-    fn locku(
+    async fn locku(
         &self,
         clientid: u64,
         fh: &[u8],
@@ -575,14 +578,6 @@ impl OpenStore for MemOpenStore {
             other: stateid.other,
         })
     }
-
-    fn create_verifier(&self, fh: &[u8]) -> Option<Verifier> {
-        self.lock().verifiers.get(fh).copied()
-    }
-
-    fn set_create_verifier(&self, fh: &[u8], verifier: Verifier) {
-        self.lock().verifiers.insert(fh.to_vec(), verifier);
-    }
 }
 
 #[cfg(test)]
@@ -605,8 +600,8 @@ mod tests {
         assert_eq!(range(u64::MAX - 1, 5), Err(NfsStatus::Inval));
     }
 
-    #[test]
-    fn share_conflicts_upgrade_and_close() {
+    #[tokio::test]
+    async fn share_conflicts_upgrade_and_close() {
         let s = MemOpenStore::new(7);
         let a = s
             .open(
@@ -616,51 +611,66 @@ mod tests {
                 OPEN4_SHARE_ACCESS_READ,
                 OPEN4_SHARE_DENY_WRITE,
             )
+            .await
             .unwrap();
         assert_eq!(
-            s.open(1, b"b", b"f", OPEN4_SHARE_ACCESS_WRITE, 0),
+            s.open(1, b"b", b"f", OPEN4_SHARE_ACCESS_WRITE, 0).await,
             Err(NfsStatus::ShareDenied)
         );
-        let b = s.open(1, b"b", b"f", OPEN4_SHARE_ACCESS_READ, 0).unwrap();
+        let b = s
+            .open(1, b"b", b"f", OPEN4_SHARE_ACCESS_READ, 0)
+            .await
+            .unwrap();
         assert_ne!(a.other, b.other);
-        let a2 = s.open(1, b"a", b"f", OPEN4_SHARE_ACCESS_WRITE, 0).unwrap();
+        let a2 = s
+            .open(1, b"a", b"f", OPEN4_SHARE_ACCESS_WRITE, 0)
+            .await
+            .unwrap();
         assert_eq!((a2.seqid, a2.other), (2, a.other));
         assert_eq!(
-            s.check_io(1, &a, b"f", OPEN4_SHARE_ACCESS_READ),
+            s.check_io(1, &a, b"f", OPEN4_SHARE_ACCESS_READ).await,
             Err(NfsStatus::OldStateId)
         );
-        assert_eq!(s.check_io(1, &a2, b"f", OPEN4_SHARE_ACCESS_WRITE), Ok(()));
         assert_eq!(
-            s.check_io(1, &b, b"f", OPEN4_SHARE_ACCESS_WRITE),
-            Err(NfsStatus::OpenMode)
-        );
-        let d = s.downgrade(&a2, b"f", OPEN4_SHARE_ACCESS_READ, 0).unwrap();
-        assert_eq!(d.seqid, 3);
-        assert_eq!(
-            s.downgrade(&d, b"f", OPEN4_SHARE_ACCESS_BOTH, 0),
-            Err(NfsStatus::Inval)
-        );
-        assert_eq!(
-            s.check_io(2, &d, b"f", OPEN4_SHARE_ACCESS_READ),
-            Err(NfsStatus::BadStateId)
-        );
-        assert_eq!(s.free(1, &d), NfsStatus::LocksHeld);
-        assert!(s.holds_state(1) && !s.holds_state(2));
-        s.close(&d, b"f").unwrap();
-        assert_eq!(s.test(1, &d), NfsStatus::BadStateId);
-        s.drop_client(1);
-        assert!(!s.holds_state(1));
-        assert_eq!(s.test(1, &b), NfsStatus::BadStateId);
-        assert_eq!(
-            s.check_io(1, &d, b"f", OPEN4_SHARE_ACCESS_READ),
-            Err(NfsStatus::BadStateId)
-        );
-        assert_eq!(
-            s.check_io(1, &StateId::BYPASS, b"f", OPEN4_SHARE_ACCESS_READ),
+            s.check_io(1, &a2, b"f", OPEN4_SHARE_ACCESS_WRITE).await,
             Ok(())
         );
         assert_eq!(
-            s.check_io(1, &StateId::BYPASS, b"f", OPEN4_SHARE_ACCESS_WRITE),
+            s.check_io(1, &b, b"f", OPEN4_SHARE_ACCESS_WRITE).await,
+            Err(NfsStatus::OpenMode)
+        );
+        let d = s
+            .downgrade(1, &a2, b"f", OPEN4_SHARE_ACCESS_READ, 0)
+            .await
+            .unwrap();
+        assert_eq!(d.seqid, 3);
+        assert_eq!(
+            s.downgrade(1, &d, b"f", OPEN4_SHARE_ACCESS_BOTH, 0).await,
+            Err(NfsStatus::Inval)
+        );
+        assert_eq!(
+            s.check_io(2, &d, b"f", OPEN4_SHARE_ACCESS_READ).await,
+            Err(NfsStatus::BadStateId)
+        );
+        assert_eq!(s.free(1, &d).await, NfsStatus::LocksHeld);
+        assert!(s.holds_state(1).await && !s.holds_state(2).await);
+        s.close(1, &d, b"f").await.unwrap();
+        assert_eq!(s.test(1, &d).await, NfsStatus::BadStateId);
+        s.drop_client(1).await;
+        assert!(!s.holds_state(1).await);
+        assert_eq!(s.test(1, &b).await, NfsStatus::BadStateId);
+        assert_eq!(
+            s.check_io(1, &d, b"f", OPEN4_SHARE_ACCESS_READ).await,
+            Err(NfsStatus::BadStateId)
+        );
+        assert_eq!(
+            s.check_io(1, &StateId::BYPASS, b"f", OPEN4_SHARE_ACCESS_READ)
+                .await,
+            Ok(())
+        );
+        assert_eq!(
+            s.check_io(1, &StateId::BYPASS, b"f", OPEN4_SHARE_ACCESS_WRITE)
+                .await,
             Err(NfsStatus::BadStateId)
         );
         s.open(
@@ -670,13 +680,16 @@ mod tests {
             OPEN4_SHARE_ACCESS_READ,
             OPEN4_SHARE_DENY_WRITE,
         )
+        .await
         .unwrap();
         assert_eq!(
-            s.check_io(1, &StateId::ANONYMOUS, b"g", OPEN4_SHARE_ACCESS_WRITE),
+            s.check_io(1, &StateId::ANONYMOUS, b"g", OPEN4_SHARE_ACCESS_WRITE)
+                .await,
             Err(NfsStatus::Locked)
         );
         assert_eq!(
-            s.check_io(1, &StateId::ANONYMOUS, b"g", OPEN4_SHARE_ACCESS_READ),
+            s.check_io(1, &StateId::ANONYMOUS, b"g", OPEN4_SHARE_ACCESS_READ)
+                .await,
             Ok(())
         );
     }

@@ -25,9 +25,13 @@ use bucketfs_nfs_wire::{Classified, classify_call, null_reply};
 use bucketfs_runtime::Clock;
 use tracing::{Instrument, debug, field};
 
-use crate::fs::{AttrUpdate, FileAttrs, FileSystem, NewAttrs, NewNode, TimeUpdate};
+use crate::fs::{
+    AttrUpdate, CreateHow as FsHow, FileAttrs, FileSystem, NewAttrs, NewNode, Stability, TimeUpdate,
+};
 use crate::open::OpenStore;
-use crate::state::{ClientStore, RequestShape, SequenceOutcome, SessionLimits};
+use crate::state::{
+    ClientRegistry, PreviousRecord, RequestShape, SequenceOutcome, SessionLimits, SessionTable,
+};
 
 /// Server-wide settings.
 #[derive(Debug, Clone)]
@@ -39,6 +43,9 @@ pub struct ServerConfig {
     /// eir_server_owner.so_major_id: the same for every gateway that shares client state.
     pub server_owner: Vec<u8>,
     pub server_scope: Vec<u8>,
+    /// Map AUTH_SYS uid 0 to nobody (NFS "root squash"). Off by default: the Linux client
+    /// runs as root for most tools, and POSIX tests need root to be root.
+    pub root_squash: bool,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +57,7 @@ impl Default for ServerConfig {
             limits,
             server_owner: b"bucketfs".to_vec(),
             server_scope: b"bucketfs".to_vec(),
+            root_squash: false,
         }
     }
 }
@@ -65,8 +73,9 @@ const MAX_IO: u64 = 1024 * 1024;
 /// An NFS v4.1 server over one [`FileSystem`].
 pub struct NfsServer<F> {
     fs: F,
-    store: Box<dyn ClientStore>,
-    opens: Box<dyn OpenStore>,
+    sessions: SessionTable,
+    registry: Arc<dyn ClientRegistry>,
+    opens: Arc<dyn OpenStore>,
     clock: Arc<dyn Clock>,
     config: ServerConfig,
     /// WRITE/COMMIT verifier: must differ between server instances so a client notices a
@@ -175,22 +184,39 @@ pub fn supported_attrs() -> Bitmap {
 }
 
 impl<F: FileSystem> NfsServer<F> {
-    /// `write_verifier` must be fresh for every server instance (from an Entropy source).
+    /// `write_verifier` must be fresh for every server instance (from an Entropy source), and
+    /// so should `boot`, which goes into every session id.
     pub fn new(
         fs: F,
-        store: Box<dyn ClientStore>,
-        opens: Box<dyn OpenStore>,
+        registry: Arc<dyn ClientRegistry>,
+        opens: Arc<dyn OpenStore>,
         clock: Arc<dyn Clock>,
         config: ServerConfig,
         write_verifier: Verifier,
+        boot: u32,
     ) -> Self {
         Self {
             fs,
-            store,
+            sessions: SessionTable::new(boot),
+            registry,
             opens,
             clock,
             config,
             write_verifier,
+        }
+    }
+
+    /// This server's sessions (for the lease renewal loop of whoever runs it).
+    pub fn sessions(&self) -> &SessionTable {
+        &self.sessions
+    }
+
+    /// Forgets clients the registry no longer knows (their leases expired): their sessions
+    /// end here, so their next SEQUENCE gets BADSESSION and they start over.
+    pub async fn forget_clients(&self, clientids: &[u64]) {
+        for &id in clientids {
+            self.sessions.drop_client(id);
+            self.opens.drop_client(id).await;
         }
     }
 
@@ -206,10 +232,12 @@ impl<F: FileSystem> NfsServer<F> {
     /// twice its length. The margin spares slow clients a BADSESSION recovery; the price is
     /// that an abandoned share reservation blocks other clients that much longer. Returns how
     /// many clients were dropped.
-    pub fn expire_clients(&self) -> usize {
-        let dropped = self.store.expire(self.clock.now(), self.config.lease * 2);
+    pub async fn expire_clients(&self) -> usize {
+        let dropped = self
+            .sessions
+            .expire(self.clock.now(), self.config.lease * 2);
         for clientid in &dropped {
-            self.opens.drop_client(*clientid);
+            self.opens.drop_client(*clientid).await;
         }
         dropped.len()
     }
@@ -278,6 +306,19 @@ impl<F: FileSystem> NfsServer<F> {
         let mut slot = None;
         let mut completed = true;
         let total = ops.len() + usize::from(stop.is_some());
+        let squashed;
+        let credential = match credential {
+            Credential::Sys(sys) if self.config.root_squash && sys.uid == 0 => {
+                squashed = Credential::Sys(bucketfs_nfs_wire::rpc::AuthSys {
+                    uid: NOBODY,
+                    gid: NOBODY,
+                    gids: Vec::new(),
+                    ..sys.clone()
+                });
+                &squashed
+            }
+            other => other,
+        };
         let mut ctx = Ctx {
             current: None,
             saved: None,
@@ -288,7 +329,7 @@ impl<F: FileSystem> NfsServer<F> {
         for (i, op) in ops.iter().enumerate() {
             let opcode = op.opcode();
             let result = match op {
-                NfsArgOp::Sequence(a) if i == 0 => match self.store.sequence(
+                NfsArgOp::Sequence(a) if i == 0 => match self.sessions.sequence(
                     a,
                     RequestShape {
                         ops: total,
@@ -334,7 +375,7 @@ impl<F: FileSystem> NfsServer<F> {
         res.encode(&mut e);
         let body = e.into_vec();
         if let Some((session, slot, cachethis)) = slot {
-            self.store
+            self.sessions
                 .complete(&session, slot, cachethis.then(|| body.clone()));
         }
         debug!(status = ?res.status, "compound done");
@@ -394,22 +435,13 @@ impl<F: FileSystem> NfsServer<F> {
                 NfsResOp::SecinfoNoName(self.secinfo_no_name(ctx, *style).await)
             }
             NfsArgOp::Secinfo(a) => NfsResOp::Secinfo(self.secinfo(ctx, &a.name).await),
-            NfsArgOp::ExchangeId(a) => NfsResOp::ExchangeId(self.exchange_id(a)),
-            NfsArgOp::CreateSession(a) => NfsResOp::CreateSession(self.store.create_session(
-                a,
-                &self.config.limits,
-                self.clock.now(),
-            )),
+            NfsArgOp::ExchangeId(a) => NfsResOp::ExchangeId(self.exchange_id(a).await),
+            NfsArgOp::CreateSession(a) => NfsResOp::CreateSession(self.create_session(a).await),
             NfsArgOp::DestroySession(a) => {
-                NfsResOp::DestroySession(status_of(self.store.destroy_session(&a.sessionid)))
+                NfsResOp::DestroySession(status_of(self.sessions.destroy_session(&a.sessionid)))
             }
             NfsArgOp::DestroyClientId(a) => {
-                // RFC 8881 §18.50.3: a client still holding state is busy.
-                NfsResOp::DestroyClientId(if self.opens.holds_state(a.clientid) {
-                    NfsStatus::ClientIdBusy
-                } else {
-                    status_of(self.store.destroy_clientid(a.clientid))
-                })
+                NfsResOp::DestroyClientId(status_of(self.destroy_clientid(a.clientid).await))
             }
             NfsArgOp::BindConnToSession(a) => NfsResOp::BindConnToSession(self.bind_conn(a)),
             NfsArgOp::Create(a) => NfsResOp::Create(self.create(ctx, a).await),
@@ -429,17 +461,25 @@ impl<F: FileSystem> NfsServer<F> {
             // There is no grace period: nothing is reclaimable, so reclaim is complete at once.
             NfsArgOp::ReclaimComplete(_) => NfsResOp::ReclaimComplete(NfsStatus::Ok),
             NfsArgOp::Open(a) => NfsResOp::Open(self.open(ctx, a).await),
-            NfsArgOp::Close(a) => NfsResOp::Close(self.close(ctx, &a.open_stateid)),
-            NfsArgOp::OpenDowngrade(a) => NfsResOp::OpenDowngrade(self.open_downgrade(ctx, a)),
+            NfsArgOp::Close(a) => NfsResOp::Close(self.close(ctx, &a.open_stateid).await),
+            NfsArgOp::OpenDowngrade(a) => {
+                NfsResOp::OpenDowngrade(self.open_downgrade(ctx, a).await)
+            }
             NfsArgOp::Read(a) => NfsResOp::Read(self.read(ctx, a).await),
             NfsArgOp::Write(a) => NfsResOp::Write(self.write(ctx, a).await),
             NfsArgOp::Commit(_) => NfsResOp::Commit(self.commit(ctx).await),
-            NfsArgOp::TestStateId(a) => NfsResOp::TestStateId(
-                ctx.clientid()
-                    .map(|c| a.stateids.iter().map(|s| self.opens.test(c, s)).collect()),
-            ),
+            NfsArgOp::TestStateId(a) => NfsResOp::TestStateId(match ctx.clientid() {
+                Ok(c) => {
+                    let mut out = Vec::with_capacity(a.stateids.len());
+                    for s in &a.stateids {
+                        out.push(self.opens.test(c, s).await);
+                    }
+                    Ok(out)
+                }
+                Err(s) => Err(s),
+            }),
             NfsArgOp::FreeStateId(a) => NfsResOp::FreeStateId(match ctx.clientid() {
-                Ok(c) => self.opens.free(c, &a.stateid),
+                Ok(c) => self.opens.free(c, &a.stateid).await,
                 Err(s) => s,
             }),
             NfsArgOp::Lock(a) => NfsResOp::Lock(self.lock(ctx, a).await),
@@ -452,9 +492,24 @@ impl<F: FileSystem> NfsServer<F> {
     }
 
     async fn lookup(&self, ctx: &mut Ctx<'_>, name: &Component) -> Result<(), NfsStatus> {
-        let fh = self.fs.lookup(ctx.current()?, name.as_str()).await?;
+        let dir = ctx.current()?;
+        check_name(name)?;
+        self.require_search(ctx, dir).await?;
+        let fh = self.fs.lookup(dir, name.as_str()).await?;
         ctx.current = Some(fh);
         Ok(())
+    }
+
+    /// Looking a name up needs search (execute) permission on the directory.
+    async fn require_search(&self, ctx: &Ctx<'_>, dir: &[u8]) -> Result<FileAttrs, NfsStatus> {
+        let attrs = self.fs.getattr(dir).await?;
+        if attrs.ftype != NfsFileType::Directory {
+            return Err(NfsStatus::NotDir);
+        }
+        if allowed(ctx.credential, &attrs) & ACCESS4_LOOKUP == 0 {
+            return Err(NfsStatus::Access);
+        }
+        Ok(attrs)
     }
 
     async fn lookupp(&self, ctx: &mut Ctx<'_>) -> Result<(), NfsStatus> {
@@ -507,7 +562,10 @@ impl<F: FileSystem> NfsServer<F> {
         enc.push(Attr::NumLinks(a.nlink));
         enc.push(Attr::Owner(a.uid.to_string()));
         enc.push(Attr::OwnerGroup(a.gid.to_string()));
-        enc.push(Attr::RawDev(SpecData { major: 0, minor: 0 }));
+        enc.push(Attr::RawDev(SpecData {
+            major: a.rawdev.0,
+            minor: a.rawdev.1,
+        }));
         enc.push(Attr::SpaceUsed(a.space_used));
         enc.push(Attr::TimeAccess(a.atime.clone()));
         enc.push(Attr::TimeDelta(NfsTime {
@@ -555,8 +613,9 @@ impl<F: FileSystem> NfsServer<F> {
         }
     }
 
-    /// Modifying a directory needs write and search permission on it.
-    async fn require_dir_write(&self, ctx: &Ctx<'_>, dir: &[u8]) -> Result<(), NfsStatus> {
+    /// Modifying a directory needs write and search permission on it. Returns its
+    /// attributes.
+    async fn require_dir_write(&self, ctx: &Ctx<'_>, dir: &[u8]) -> Result<FileAttrs, NfsStatus> {
         let attrs = self.fs.getattr(dir).await?;
         if attrs.ftype != NfsFileType::Directory {
             return Err(NfsStatus::NotDir);
@@ -564,7 +623,7 @@ impl<F: FileSystem> NfsServer<F> {
         if allowed(ctx.credential, &attrs) & ACCESS4_MODIFY == 0 {
             return Err(NfsStatus::Access);
         }
-        Ok(())
+        Ok(attrs)
     }
 
     async fn create(&self, ctx: &mut Ctx<'_>, a: &CreateArgs) -> Result<CreateResOk, NfsStatus> {
@@ -575,9 +634,29 @@ impl<F: FileSystem> NfsServer<F> {
             CreateType::Link(target) => NewNode::Symlink(target.0.clone()),
             // Regular files are created by OPEN (RFC 8881 §18.4.3).
             CreateType::Other(_) => return Err(NfsStatus::BadType),
-            CreateType::Block(_) | CreateType::Char(_) | CreateType::Socket | CreateType::Fifo => {
-                return Err(NfsStatus::NotSupp);
+            CreateType::Block(d) | CreateType::Char(d) => {
+                // mknod(2) of a device needs privilege (CAP_MKNOD).
+                if ids(ctx.credential).0 != 0 {
+                    return Err(NfsStatus::Perm);
+                }
+                let ftype = if matches!(a.objtype, CreateType::Block(_)) {
+                    NfsFileType::Block
+                } else {
+                    NfsFileType::Char
+                };
+                NewNode::Special {
+                    ftype,
+                    rawdev: (d.major, d.minor),
+                }
             }
+            CreateType::Socket => NewNode::Special {
+                ftype: NfsFileType::Socket,
+                rawdev: (0, 0),
+            },
+            CreateType::Fifo => NewNode::Special {
+                ftype: NfsFileType::Fifo,
+                rawdev: (0, 0),
+            },
         };
         let set = a.createattrs.settable().map_err(|e| e.status())?;
         if set.size.is_some() {
@@ -598,10 +677,11 @@ impl<F: FileSystem> NfsServer<F> {
             uid: owner.unwrap_or(uid),
             gid: group.unwrap_or(gid),
         };
-        let (fh, cinfo) = self
+        let created = self
             .fs
-            .create(&dir, a.objname.as_str(), node, attrs)
+            .create(&dir, a.objname.as_str(), node, attrs, FsHow::Guarded)
             .await?;
+        let (fh, cinfo) = (created.fh, created.cinfo);
         if set.time_access.is_some() || set.time_modify.is_some() {
             let times = AttrUpdate {
                 atime: set.time_access.clone().map(time_update),
@@ -649,10 +729,7 @@ impl<F: FileSystem> NfsServer<F> {
         let (fh, cinfo, attrset, created) = match &a.claim {
             OpenClaim::Null(name) => {
                 check_name(name)?;
-                let dir_attrs = self.fs.getattr(&current).await?;
-                if dir_attrs.ftype != NfsFileType::Directory {
-                    return Err(NfsStatus::NotDir);
-                }
+                let dir_attrs = self.require_search(ctx, &current).await?;
                 match &a.openhow {
                     OpenFlag::NoCreate => {
                         let fh = self.fs.lookup(&current, name.as_str()).await?;
@@ -696,7 +773,8 @@ impl<F: FileSystem> NfsServer<F> {
         }
         let stateid = self
             .opens
-            .open(clientid, &a.owner.owner.0, &fh, access, a.share_deny)?;
+            .open(clientid, &a.owner.owner.0, &fh, access, a.share_deny)
+            .await?;
         ctx.current = Some(fh);
         ctx.stateid = Some(stateid.clone());
         Ok(OpenResOk {
@@ -717,34 +795,38 @@ impl<F: FileSystem> NfsServer<F> {
         name: &Component,
         how: &CreateHow,
     ) -> Result<(Vec<u8>, ChangeInfo, Bitmap, bool), NfsStatus> {
-        let (set, verifier, guarded) = match how {
-            CreateHow::Unchecked(f) => (f.settable().map_err(|e| e.status())?, None, false),
-            CreateHow::Guarded(f) => (f.settable().map_err(|e| e.status())?, None, true),
-            CreateHow::Exclusive(v) => (SetAttrs::default(), Some(*v), true),
+        let (set, fs_how) = match how {
+            CreateHow::Unchecked(f) => (f.settable().map_err(|e| e.status())?, FsHow::Unchecked),
+            CreateHow::Guarded(f) => (f.settable().map_err(|e| e.status())?, FsHow::Guarded),
+            CreateHow::Exclusive(v) => (SetAttrs::default(), FsHow::Exclusive(*v)),
             CreateHow::Exclusive41 { verifier, attrs } => {
                 let set = attrs.settable().map_err(|e| e.status())?;
                 if set.size.is_some() || set.time_access.is_some() || set.time_modify.is_some() {
                     return Err(NfsStatus::Inval);
                 }
-                (set, Some(*verifier), true)
+                (set, FsHow::Exclusive(*verifier))
             }
         };
+        // An UNCHECKED open of an existing file needs no write permission on the directory,
+        // so look first; the create below still decides atomically.
         let existing = match self.fs.lookup(dir, name.as_str()).await {
             Ok(fh) => Some(fh),
             Err(NfsStatus::NoEnt) => None,
             Err(s) => return Err(s),
         };
-        if let Some(fh) = existing {
-            if let Some(v) = verifier {
-                // A retransmitted exclusive create succeeds; anyone else's is EXIST.
-                return if self.opens.create_verifier(&fh) == Some(v) {
-                    Ok((fh, unchanged(dir_change), Bitmap::new(), true))
-                } else {
-                    Err(NfsStatus::Exist)
-                };
-            }
-            if guarded {
-                return Err(NfsStatus::Exist);
+        if existing.is_none() || !matches!(fs_how, FsHow::Unchecked) {
+            self.require_dir_write(ctx, dir).await?;
+        }
+        let attrs = self.creation_attrs(ctx, &set)?;
+        let created = self
+            .fs
+            .create(dir, name.as_str(), NewNode::File, attrs, fs_how)
+            .await?;
+        let fh = created.fh;
+        if created.existed {
+            if !matches!(fs_how, FsHow::Unchecked) {
+                // A retransmitted exclusive create: the file is the one it made.
+                return Ok((fh, unchanged(dir_change), Bitmap::new(), true));
             }
             // UNCHECKED on an existing file: only a size (truncation) is applied.
             let mut attrset = Bitmap::new();
@@ -754,28 +836,21 @@ impl<F: FileSystem> NfsServer<F> {
                     if allowed(ctx.credential, &attrs) & ACCESS4_MODIFY == 0 {
                         return Err(NfsStatus::Access);
                     }
-                    self.fs
-                        .setattr(
-                            &fh,
-                            AttrUpdate {
-                                size: Some(size),
-                                ..AttrUpdate::default()
-                            },
-                        )
-                        .await?;
+                    if attrs.size != size {
+                        self.fs
+                            .setattr(
+                                &fh,
+                                AttrUpdate {
+                                    size: Some(size),
+                                    ..AttrUpdate::default()
+                                },
+                            )
+                            .await?;
+                    }
                     attrset = Bitmap::from_bits(&[FATTR4_SIZE]);
                 }
             }
             return Ok((fh, unchanged(dir_change), attrset, false));
-        }
-        self.require_dir_write(ctx, dir).await?;
-        let attrs = self.creation_attrs(ctx, &set)?;
-        let (fh, cinfo) = self
-            .fs
-            .create(dir, name.as_str(), NewNode::File, attrs)
-            .await?;
-        if let Some(v) = verifier {
-            self.opens.set_create_verifier(&fh, v);
         }
         let extra = AttrUpdate {
             size: set.size.filter(|&s| s != 0),
@@ -786,18 +861,20 @@ impl<F: FileSystem> NfsServer<F> {
         if extra.size.is_some() || extra.atime.is_some() || extra.mtime.is_some() {
             self.fs.setattr(&fh, extra).await?;
         }
-        Ok((fh, cinfo, set.mask(), true))
+        Ok((fh, created.cinfo, set.mask(), true))
     }
 
-    fn close(&self, ctx: &mut Ctx<'_>, stateid: &StateId) -> Result<StateId, NfsStatus> {
+    async fn close(&self, ctx: &mut Ctx<'_>, stateid: &StateId) -> Result<StateId, NfsStatus> {
         let stateid = ctx.resolve(stateid)?;
-        self.opens.close(&stateid, ctx.current()?)?;
+        let fh = ctx.current()?.to_vec();
+        self.opens.close(ctx.clientid()?, &stateid, &fh).await?;
         ctx.stateid = None;
+        self.fs.close(&fh).await?;
         // RFC 8881 §18.2.4: CLOSE answers with the invalid special stateid.
         Ok(StateId::INVALID)
     }
 
-    fn open_downgrade(
+    async fn open_downgrade(
         &self,
         ctx: &mut Ctx<'_>,
         a: &OpenDowngradeArgs,
@@ -806,7 +883,14 @@ impl<F: FileSystem> NfsServer<F> {
         let access = a.share_access & !OPEN4_SHARE_ACCESS_WANT_DELEG_MASK;
         let new = self
             .opens
-            .downgrade(&stateid, ctx.current()?, access, a.share_deny)?;
+            .downgrade(
+                ctx.clientid()?,
+                &stateid,
+                ctx.current()?,
+                access,
+                a.share_deny,
+            )
+            .await?;
         ctx.stateid = Some(new.clone());
         Ok(new)
     }
@@ -824,7 +908,7 @@ impl<F: FileSystem> NfsServer<F> {
 
     /// Checks the stateid of a READ (`access` READ) or WRITE; I/O without open state (the
     /// anonymous and bypass stateids) is checked against the mode bits instead.
-    fn check_io(
+    async fn check_io(
         &self,
         ctx: &Ctx<'_>,
         stateid: &StateId,
@@ -833,7 +917,9 @@ impl<F: FileSystem> NfsServer<F> {
         access: u32,
     ) -> Result<(), NfsStatus> {
         let stateid = ctx.resolve(stateid)?;
-        self.opens.check_io(ctx.clientid()?, &stateid, fh, access)?;
+        self.opens
+            .check_io(ctx.clientid()?, &stateid, fh, access)
+            .await?;
         if stateid == StateId::ANONYMOUS || stateid == StateId::BYPASS {
             let need = if access == OPEN4_SHARE_ACCESS_READ {
                 ACCESS4_READ
@@ -849,7 +935,8 @@ impl<F: FileSystem> NfsServer<F> {
 
     async fn read(&self, ctx: &Ctx<'_>, a: &ReadArgs) -> Result<ReadResOk, NfsStatus> {
         let (fh, attrs) = self.io_target(ctx).await?;
-        self.check_io(ctx, &a.stateid, &fh, &attrs, OPEN4_SHARE_ACCESS_READ)?;
+        self.check_io(ctx, &a.stateid, &fh, &attrs, OPEN4_SHARE_ACCESS_READ)
+            .await?;
         let count = a.count.min(MAX_IO as u32);
         let (data, eof) = self.fs.read(&fh, a.offset, count).await?;
         Ok(ReadResOk {
@@ -858,10 +945,13 @@ impl<F: FileSystem> NfsServer<F> {
         })
     }
 
-    /// Every write is durable when the file system returns, so all are FILE_SYNC4.
+    /// UNSTABLE4 writes may be held by the file system until COMMIT; DATA_SYNC4 and
+    /// FILE_SYNC4 are durable before the reply (there is no separate metadata to sync, so
+    /// both answer FILE_SYNC4).
     async fn write(&self, ctx: &Ctx<'_>, a: &WriteArgs) -> Result<WriteResOk, NfsStatus> {
         let (fh, attrs) = self.io_target(ctx).await?;
-        self.check_io(ctx, &a.stateid, &fh, &attrs, OPEN4_SHARE_ACCESS_WRITE)?;
+        self.check_io(ctx, &a.stateid, &fh, &attrs, OPEN4_SHARE_ACCESS_WRITE)
+            .await?;
         let count = u32::try_from(a.data.0.len()).map_err(|_| NfsStatus::Inval)?;
         if u64::from(count) > MAX_IO {
             return Err(NfsStatus::Inval);
@@ -870,10 +960,14 @@ impl<F: FileSystem> NfsServer<F> {
             .checked_add(u64::from(count))
             .filter(|&end| end <= i64::MAX as u64)
             .ok_or(NfsStatus::FBig)?;
-        self.fs.write(&fh, a.offset, &a.data.0).await?;
+        let stable = a.stable != StableHow::Unstable;
+        let committed = match self.fs.write(&fh, a.offset, &a.data.0, stable).await? {
+            Stability::FileSync => StableHow::FileSync,
+            Stability::Unstable => StableHow::Unstable,
+        };
         Ok(WriteResOk {
             count,
-            committed: StableHow::FileSync,
+            committed,
             writeverf: self.write_verifier,
         })
     }
@@ -895,14 +989,17 @@ impl<F: FileSystem> NfsServer<F> {
                 lock_seqid: e.lock_seqid,
             }),
         };
-        let stateid = self.opens.lock(
-            clientid,
-            &fh,
-            &locker,
-            is_write(a.locktype),
-            a.offset,
-            a.length,
-        )?;
+        let stateid = self
+            .opens
+            .lock(
+                clientid,
+                &fh,
+                &locker,
+                is_write(a.locktype),
+                a.offset,
+                a.length,
+            )
+            .await?;
         ctx.stateid = Some(stateid.clone());
         Ok(stateid)
     }
@@ -910,14 +1007,16 @@ impl<F: FileSystem> NfsServer<F> {
     async fn lockt(&self, ctx: &Ctx<'_>, a: &LockTArgs) -> Result<(), LockError> {
         let clientid = ctx.clientid().map_err(LockError::Status)?;
         let (fh, _) = self.io_target(ctx).await.map_err(LockError::Status)?;
-        self.opens.lockt(
-            clientid,
-            &fh,
-            &a.owner.owner.0,
-            is_write(a.locktype),
-            a.offset,
-            a.length,
-        )
+        self.opens
+            .lockt(
+                clientid,
+                &fh,
+                &a.owner.owner.0,
+                is_write(a.locktype),
+                a.offset,
+                a.length,
+            )
+            .await
     }
 
     async fn locku(&self, ctx: &mut Ctx<'_>, a: &LockUArgs) -> Result<StateId, NfsStatus> {
@@ -926,21 +1025,45 @@ impl<F: FileSystem> NfsServer<F> {
         let stateid = ctx.resolve(&a.lock_stateid)?;
         let new = self
             .opens
-            .locku(clientid, &fh, &stateid, a.offset, a.length)?;
+            .locku(clientid, &fh, &stateid, a.offset, a.length)
+            .await?;
         ctx.stateid = Some(new.clone());
         Ok(new)
     }
 
     async fn commit(&self, ctx: &Ctx<'_>) -> Result<Verifier, NfsStatus> {
-        self.io_target(ctx).await?;
+        let (fh, _) = self.io_target(ctx).await?;
+        self.fs.commit(&fh).await?;
         Ok(self.write_verifier)
     }
 
     async fn remove(&self, ctx: &Ctx<'_>, name: &Component) -> Result<ChangeInfo, NfsStatus> {
         let dir = ctx.current()?;
         check_name(name)?;
-        self.require_dir_write(ctx, dir).await?;
+        let dir_attrs = self.require_dir_write(ctx, dir).await?;
+        self.check_sticky(ctx, dir, &dir_attrs, name.as_str())
+            .await?;
         self.fs.remove(dir, name.as_str()).await
+    }
+
+    /// In a sticky directory (mode 01000) only the owner of an entry, the owner of the
+    /// directory or root may remove or rename it away.
+    async fn check_sticky(
+        &self,
+        ctx: &Ctx<'_>,
+        dir: &[u8],
+        dir_attrs: &FileAttrs,
+        name: &str,
+    ) -> Result<(), NfsStatus> {
+        let (uid, _) = ids(ctx.credential);
+        if dir_attrs.mode & 0o1000 == 0 || uid == 0 || uid == dir_attrs.uid {
+            return Ok(());
+        }
+        let target = self.fs.lookup(dir, name).await?;
+        if self.fs.getattr(&target).await?.uid != uid {
+            return Err(NfsStatus::Access);
+        }
+        Ok(())
     }
 
     /// RENAME: from the saved filehandle's directory to the current one.
@@ -949,8 +1072,28 @@ impl<F: FileSystem> NfsServer<F> {
         let src = ctx.saved.as_deref().ok_or(NfsStatus::NoFileHandle)?;
         check_name(&a.oldname)?;
         check_name(&a.newname)?;
-        self.require_dir_write(ctx, src).await?;
-        self.require_dir_write(ctx, dst).await?;
+        let src_attrs = self.require_dir_write(ctx, src).await?;
+        let dst_attrs = self.require_dir_write(ctx, dst).await?;
+        self.check_sticky(ctx, src, &src_attrs, a.oldname.as_str())
+            .await?;
+        match self
+            .check_sticky(ctx, dst, &dst_attrs, a.newname.as_str())
+            .await
+        {
+            Ok(()) | Err(NfsStatus::NoEnt) => {}
+            Err(e) => return Err(e),
+        }
+        if ids(ctx.credential).0 != 0 && src_attrs.fileid != dst_attrs.fileid {
+            // Moving a directory to a new parent rewrites its "..": that needs write
+            // permission on the directory itself (as in Linux).
+            let moved = self.fs.lookup(src, a.oldname.as_str()).await?;
+            let moved_attrs = self.fs.getattr(&moved).await?;
+            if moved_attrs.ftype == NfsFileType::Directory
+                && allowed(ctx.credential, &moved_attrs) & ACCESS4_MODIFY == 0
+            {
+                return Err(NfsStatus::Access);
+            }
+        }
         let (source_cinfo, target_cinfo) = self
             .fs
             .rename(src, a.oldname.as_str(), dst, a.newname.as_str())
@@ -982,7 +1125,8 @@ impl<F: FileSystem> NfsServer<F> {
                 return Err(NfsStatus::BadStateId);
             }
             self.opens
-                .check_io(ctx.clientid()?, &stateid, fh, OPEN4_SHARE_ACCESS_WRITE)?;
+                .check_io(ctx.clientid()?, &stateid, fh, OPEN4_SHARE_ACCESS_WRITE)
+                .await?;
         }
         let attrs = self.fs.getattr(fh).await?;
         let (uid, _) = ids(ctx.credential);
@@ -1096,7 +1240,7 @@ impl<F: FileSystem> NfsServer<F> {
         Ok(flavors())
     }
 
-    fn exchange_id(&self, a: &ExchangeIdArgs) -> Result<ExchangeIdResOk, NfsStatus> {
+    async fn exchange_id(&self, a: &ExchangeIdArgs) -> Result<ExchangeIdResOk, NfsStatus> {
         // Flags a client may send (RFC 8881 §18.35.3); anything else is INVAL, as in Linux nfsd.
         let client_flags = EXCHGID4_FLAG_SUPP_MOVED_REFER
             | EXCHGID4_FLAG_SUPP_MOVED_MIGR
@@ -1111,11 +1255,18 @@ impl<F: FileSystem> NfsServer<F> {
             StateProtectArgs::MachCred(_) => return Err(NfsStatus::Inval),
             StateProtectArgs::Ssv => return Err(NfsStatus::EncrAlgUnsupp),
         }
-        let out = self.store.exchange_id(
-            &a.clientowner.ownerid.0,
-            a.clientowner.verifier,
-            self.clock.now(),
-        );
+        let verifier = a.clientowner.verifier;
+        let registered = self
+            .registry
+            .exchange(&a.clientowner.ownerid.0, verifier)
+            .await?;
+        if registered.previous == PreviousRecord::Rebooted {
+            // The registry dropped the old incarnation's opens and locks; so must we.
+            self.opens.drop_client(registered.clientid).await;
+        }
+        let out = self
+            .sessions
+            .exchanged(registered, verifier, self.clock.now());
         let mut flags = EXCHGID4_FLAG_USE_NON_PNFS;
         if out.confirmed {
             flags |= EXCHGID4_FLAG_CONFIRMED_R;
@@ -1141,21 +1292,51 @@ impl<F: FileSystem> NfsServer<F> {
         })
     }
 
+    /// CREATE_SESSION; a client this gateway has not seen (its earlier sessions were on
+    /// another gateway) is looked up in the registry first.
+    async fn create_session(&self, a: &CreateSessionArgs) -> Result<CreateSessionResOk, NfsStatus> {
+        let now = self.clock.now();
+        if !self.sessions.knows(a.clientid) {
+            let Some((_, verifier)) = self.registry.lookup(a.clientid).await? else {
+                return Err(NfsStatus::StaleClientId);
+            };
+            self.sessions.adopt(a.clientid, verifier, now);
+        }
+        self.sessions
+            .create_session(a, &self.config.limits, self.clock.now())
+    }
+
+    /// DESTROY_CLIENTID (RFC 8881 §18.50.3): busy while the client has sessions here or
+    /// holds opens.
+    async fn destroy_clientid(&self, clientid: u64) -> Result<(), NfsStatus> {
+        self.sessions.check_destroy_client(clientid)?;
+        if self.opens.holds_state(clientid).await {
+            return Err(NfsStatus::ClientIdBusy);
+        }
+        self.registry.destroy(clientid).await?;
+        self.sessions.drop_client(clientid);
+        self.opens.drop_client(clientid).await;
+        Ok(())
+    }
+
     fn bind_conn(&self, a: &BindConnToSessionArgs) -> Result<BindConnToSessionResOk, NfsStatus> {
-        if !self.store.session_exists(&a.sessid) {
+        if !self.sessions.session_exists(&a.sessid) {
             return Err(NfsStatus::BadSession);
         }
-        match a.dir {
+        // Callbacks are never sent, so binding a connection to the back channel costs
+        // nothing and a client that asks for it (Linux after a reconnect) gets what it asked.
+        let dir = match a.dir {
             ChannelDirFromClient::Fore | ChannelDirFromClient::ForeOrBoth => {
-                Ok(BindConnToSessionResOk {
-                    sessid: a.sessid,
-                    dir: ChannelDirFromServer::Fore,
-                    use_conn_in_rdma_mode: false,
-                })
+                ChannelDirFromServer::Fore
             }
-            // No back channel exists to bind to.
-            ChannelDirFromClient::Back | ChannelDirFromClient::BackOrBoth => Err(NfsStatus::Inval),
-        }
+            ChannelDirFromClient::Back => ChannelDirFromServer::Back,
+            ChannelDirFromClient::BackOrBoth => ChannelDirFromServer::Both,
+        };
+        Ok(BindConnToSessionResOk {
+            sessid: a.sessid,
+            dir,
+            use_conn_in_rdma_mode: false,
+        })
     }
 }
 
@@ -1185,11 +1366,18 @@ fn time_update(t: SetTime) -> TimeUpdate {
     }
 }
 
-/// "." and ".." are not names in NFSv4 (RFC 8881 §18.4.3); an empty name is invalid.
+/// Longest name a directory entry may have (POSIX NAME_MAX, S3 Files' limit too).
+const NAME_MAX: usize = 255;
+
+/// "." and ".." are not names in NFSv4 (RFC 8881 §18.4.3); an empty name is invalid, a
+/// name longer than [`NAME_MAX`] bytes is NAMETOOLONG, and "/" or NUL cannot be in a name.
 fn check_name(name: &Component) -> Result<(), NfsStatus> {
-    match name.as_str() {
+    let s = name.as_str();
+    match s {
         "" => Err(NfsStatus::Inval),
         "." | ".." => Err(NfsStatus::BadName),
+        _ if s.len() > NAME_MAX => Err(NfsStatus::NameTooLong),
+        _ if s.contains(['/', '\0']) => Err(NfsStatus::BadChar),
         _ => Ok(()),
     }
 }
@@ -1283,6 +1471,7 @@ mod tests {
             atime: T0,
             mtime: T0,
             ctime: T0,
+            rawdev: (0, 0),
         }
     }
 

@@ -1,11 +1,13 @@
-//! Calls on one connection run concurrently while replies keep request order.
+//! Calls on one connection run concurrently, and a reply goes out as soon as its call is
+//! done: a blocked call holds back neither the execution nor the reply of the next one.
 
 mod common;
 
 use std::time::Duration;
 
 use bucketfs_nfs_server::{
-    AttrUpdate, DirPage, FileAttrs, FileSystem, FsResult, MemFs, NewAttrs, NewNode, ServerConfig,
+    AttrUpdate, CreateHow, Created, DirPage, FileAttrs, FileSystem, FsResult, MemFs, NewAttrs,
+    NewNode, ServerConfig, Stability,
 };
 use bucketfs_nfs_wire::encode_record;
 use bucketfs_nfs_wire::nfs::ops::*;
@@ -50,8 +52,9 @@ impl FileSystem for GatedFs {
         name: &str,
         node: NewNode,
         attrs: NewAttrs,
-    ) -> FsResult<(Vec<u8>, ChangeInfo)> {
-        self.0.create(dir, name, node, attrs).await
+        how: CreateHow,
+    ) -> FsResult<Created> {
+        self.0.create(dir, name, node, attrs, how).await
     }
     async fn remove(&self, dir: &[u8], name: &str) -> FsResult<ChangeInfo> {
         self.0.remove(dir, name).await
@@ -74,8 +77,20 @@ impl FileSystem for GatedFs {
     async fn read(&self, fh: &[u8], offset: u64, count: u32) -> FsResult<(Vec<u8>, bool)> {
         self.0.read(fh, offset, count).await
     }
-    async fn write(&self, fh: &[u8], offset: u64, data: &[u8]) -> FsResult<()> {
-        self.0.write(fh, offset, data).await
+    async fn write(
+        &self,
+        fh: &[u8],
+        offset: u64,
+        data: &[u8],
+        stable: bool,
+    ) -> FsResult<Stability> {
+        self.0.write(fh, offset, data, stable).await
+    }
+    async fn commit(&self, fh: &[u8]) -> FsResult<()> {
+        self.0.commit(fh).await
+    }
+    async fn close(&self, fh: &[u8]) -> FsResult<()> {
+        self.0.close(fh).await
     }
 }
 
@@ -122,10 +137,11 @@ async fn a_blocked_call_does_not_block_the_next_one() {
     let mut bytes = encode_record(&slow);
     bytes.extend_from_slice(&encode_record(&unblock));
     c.send_raw(&bytes).await;
-    // Executed one after the other, the first call would wait forever for the second.
+    // Executed one after the other, the first call would wait forever for the second. The
+    // second is done first, so its reply comes first.
     let first = decode_reply(c.recv().await.unwrap());
     let second = decode_reply(c.recv().await.unwrap());
-    assert_eq!((first.xid, second.xid), (1000, 1001));
+    assert_eq!((first.xid, second.xid), (1001, 1000));
     assert_eq!(first.res.unwrap().status, NfsStatus::Ok);
     assert_eq!(second.res.unwrap().status, NfsStatus::Ok);
 }

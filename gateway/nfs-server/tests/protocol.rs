@@ -656,7 +656,7 @@ async fn oversized_record_closes_the_connection() {
 }
 
 #[tokio::test]
-async fn pipelined_calls_are_answered_in_order() {
+async fn pipelined_calls_are_all_answered() {
     let srv = start(MemFs::new()).await;
     let mut c = Client::connect(srv.addr).await;
     let mut bytes = Vec::new();
@@ -667,10 +667,13 @@ async fn pipelined_calls_are_answered_in_order() {
     }
     // One write, split mid-record by the kernel or not: the reader reassembles either way.
     c.send_raw(&bytes).await;
-    for xid in 100..120 {
-        let reply = decode_reply(c.recv().await.unwrap());
-        assert_eq!(reply.xid, xid);
+    // Replies go out as calls finish, so their order is not the calls' order.
+    let mut xids: Vec<u32> = Vec::new();
+    for _ in 100..120 {
+        xids.push(decode_reply(c.recv().await.unwrap()).xid);
     }
+    xids.sort_unstable();
+    assert_eq!(xids, (100..120).collect::<Vec<_>>());
 }
 
 #[tokio::test]

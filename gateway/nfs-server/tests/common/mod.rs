@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bucketfs_nfs_server::{
-    FileSystem, MemClientStore, MemFs, MemOpenStore, NfsServer, ServerConfig, serve,
+    FileSystem, MemClientRegistry, MemFs, MemOpenStore, NfsServer, ServerConfig, serve,
 };
 use bucketfs_nfs_wire::nfs::ops::*;
 use bucketfs_nfs_wire::nfs::types::{Opaque, SessionId};
@@ -38,11 +38,12 @@ pub async fn start_with<F: FileSystem>(fs: F, config: ServerConfig) -> TestServe
     let addr = listener.local_addr().unwrap();
     let server = Arc::new(NfsServer::new(
         fs,
-        Box::new(MemClientStore::new(0x1234)),
-        Box::new(MemOpenStore::new(0x1234)),
+        Arc::new(MemClientRegistry::new(0x1234)),
+        Arc::new(MemOpenStore::new(0x1234)),
         Arc::new(SystemClock),
         config,
         WRITE_VERIFIER,
+        0x1234,
     ));
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(serve(listener, Arc::clone(&server), async move {
