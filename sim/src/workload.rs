@@ -431,7 +431,11 @@ fn kind_of(t: FileType) -> Option<Kind> {
     match t {
         FileType::File => Some(Kind::File),
         FileType::Dir => Some(Kind::Dir),
-        FileType::Symlink => None,
+        FileType::Symlink
+        | FileType::Fifo
+        | FileType::Socket
+        | FileType::CharDev
+        | FileType::BlockDev => None,
     }
 }
 

@@ -410,11 +410,11 @@ async fn the_leader_sweeps_expired_client_leases() {
         },
     };
     let short = match client.write(exchange("short-lived", 200)).await {
-        Ok(Reply::Client(record)) => record.client,
+        Ok(Reply::Exchanged { record, .. }) => record.client,
         other => panic!("unexpected {other:?}"),
     };
     let long = match client.write(exchange("long-lived", 600_000)).await {
-        Ok(Reply::Client(record)) => record.client,
+        Ok(Reply::Exchanged { record, .. }) => record.client,
         other => panic!("unexpected {other:?}"),
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

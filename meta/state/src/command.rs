@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::NsError;
-use crate::nfs_state::{ClientOwner, ClientRecord, LeaseConfig, LockKind, LockState, OpenState};
+use crate::nfs_state::{
+    ClientOwner, ClientRecord, ExchangePrevious, LeaseConfig, LockKind, LockState, OpenState,
+};
 use crate::types::{
     ClientId, FileType, FsId, FsInfo, Inode, InodeId, ObjectLink, ReadDirPage, SetAttrs, Timestamp,
 };
@@ -42,7 +44,19 @@ pub enum CreateMode {
 pub enum NewInode {
     File,
     Dir,
-    Symlink { target: String },
+    Symlink {
+        target: String,
+    },
+    // Appended: commands are stored in the log by variant position.
+    /// A FIFO, socket or device node (NFS CREATE of `NF4FIFO`, `NF4SOCK`, `NF4CHR`,
+    /// `NF4BLK`). `kind` must be one of those four ([`FileType::is_special`]), anything
+    /// else is [`NsError::Invalid`]. `major`/`minor` are kept for devices only and, as
+    /// `mknod(2)` does, ignored for FIFOs and sockets.
+    Special {
+        kind: FileType,
+        major: u32,
+        minor: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +107,7 @@ pub enum Command {
         name: String,
         kind: RemoveKind,
     },
+    /// RENAME; replies [`Reply::Renamed`].
     Rename {
         src_fs: FsId,
         src_parent: InodeId,
@@ -102,15 +117,21 @@ pub enum Command {
         dst_name: String,
     },
     /// Record that a file's bytes are durable in S3 (S3 first, meta second): sets size,
-    /// mtime and the object link, and bumps the change counter.
+    /// mtime and the object link, marks the file clean, and bumps the change counter.
     CommitObject {
         fs: FsId,
         ino: InodeId,
         size: u64,
         mtime: Timestamp,
         object: ObjectLink,
+        /// Apply only if the inode's `change` still equals this, else refuse with
+        /// [`NsError::Changed`]. A gateway that rewrote a whole object from the contents it
+        /// read at change `c` sends `Some(c)`, so a concurrent change through another
+        /// gateway is not silently overwritten.
+        expect_change: Option<u64>,
     },
-    /// EXCHANGE_ID: create or confirm an NFSv4 client record.
+    /// EXCHANGE_ID: create or confirm an NFSv4 client record. Replies
+    /// [`Reply::Exchanged`].
     ExchangeClient {
         owner: ClientOwner,
         lease: LeaseConfig,
@@ -209,20 +230,27 @@ pub enum Locker {
 }
 
 /// The reply to an applied [`Command`].
+#[expect(
+    clippy::large_enum_variant,
+    reason = "`Renamed` holds two inodes; a reply is built once per applied entry and moved \
+              into its stored result, which is not worth a `Box` in the shape callers match on"
+)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     Fs(FsInfo),
     Inode(Inode),
-    /// CREATE/LINK/REMOVE/RENAME: the parents' change counters before and after (NFS
+    /// CREATE/LINK/REMOVE: the parent's change counter before and after (NFS
     /// `change_info4`, atomic because one log entry did it) and the inode concerned.
     Changed {
         parent_before: u64,
         parent_after: u64,
-        /// For RENAME, the target directory's counters; otherwise equal to the parent's.
+        /// Equal to the parent's (RENAME, which has two parents, replies `Renamed`).
         other_before: u64,
         other_after: u64,
         inode: Option<Inode>,
     },
+    /// No longer produced (EXCHANGE_ID replies `Exchanged`); kept so that the variants
+    /// after it keep their positions.
     Client(ClientRecord),
     Renewed {
         renewed: u32,
@@ -235,6 +263,25 @@ pub enum Reply {
     // Appended: stored replies (exactly-once rows) must keep decoding.
     Open(OpenState),
     Lock(LockState),
+    /// EXCHANGE_ID: the record as it is now, and what was there before.
+    Exchanged {
+        record: ClientRecord,
+        previous: ExchangePrevious,
+    },
+    /// RENAME: both parents' change counters before and after (`change_info4` of source
+    /// and target; equal pairs when the parents are one directory), the moved inode as it
+    /// is now, and the inode that lost the target name, after losing that link (`nlink ==
+    /// 0` means it was deleted; the gateway can drop its object then). A rename that
+    /// changes nothing (same name, or two names of one inode) has `before == after` and
+    /// `replaced == None`.
+    Renamed {
+        src_before: u64,
+        src_after: u64,
+        dst_before: u64,
+        dst_after: u64,
+        moved: Inode,
+        replaced: Option<Inode>,
+    },
 }
 
 /// Reads. Served by the leader after a read-index round (linearizable) unless the caller
@@ -290,6 +337,24 @@ pub enum Query {
         client: u64,
         state_ids: Vec<u64>,
     },
+    // Appended, as for the other enums.
+    /// The inode's primary path below the file system root, for deriving its S3 key:
+    /// components joined by `/`, no leading slash (`"a/b/c"`; the root itself is `""`).
+    /// The primary link of an inode is its oldest surviving link (smallest age, the log
+    /// index that created the link; ties in key order), so adding a hard link never changes
+    /// it; removing or renaming that link, or renaming a directory above it, does. Answered
+    /// with [`QueryReply::Path`]: `None` for an inode with no link (no live inode is one),
+    /// [`NsError::Stale`] for an unknown inode.
+    Path {
+        fs: FsId,
+        ino: InodeId,
+    },
+    /// Every link (parent directory, name) of the inode, oldest first; the root has none.
+    /// Answered with [`QueryReply::Links`].
+    Links {
+        fs: FsId,
+        ino: InodeId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,16 +368,20 @@ pub enum QueryReply {
     LockFree,
     /// One entry per asked id, in order.
     StateIds(Vec<bool>),
+    Path(Option<String>),
+    Links(Vec<(InodeId, String)>),
 }
 
 /// What a proposal produced, as stored for exactly-once replies.
 pub type ApplyResult = Result<Reply, NsError>;
 
-/// The kind to expect for a freshly created inode.
+/// The kind to expect for a freshly created inode. For `Special` this is the `kind` as
+/// given; CREATE refuses it unless it is a special kind.
 pub fn new_inode_type(kind: &NewInode) -> FileType {
     match kind {
         NewInode::File => FileType::File,
         NewInode::Dir => FileType::Dir,
         NewInode::Symlink { .. } => FileType::Symlink,
+        NewInode::Special { kind, .. } => *kind,
     }
 }

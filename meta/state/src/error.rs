@@ -74,6 +74,12 @@ pub enum NsError {
     /// again could apply it twice.
     #[error("request sequence {seq} is older than the client's window (starts at {window_start})")]
     StaleRequest { seq: u64, window_start: u64 },
+    // Appended: refusals are stored as replies (exactly-once rows) by variant position.
+    /// A guarded `CommitObject` found the inode's change counter moved past the one the
+    /// caller read: someone else changed the file in between, so the caller's whole-object
+    /// read-modify-write must start over from `current`.
+    #[error("the file changed since it was read (change counter is now {current})")]
+    Changed { current: u64 },
 }
 
 /// Failures of the machinery under the rules (storage, decoding). Not replicated: a node

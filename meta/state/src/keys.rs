@@ -14,6 +14,7 @@
 //! | `Meta`       | `[NEXT_INODE, fs]`                   | next inode id of `fs`      |
 //! | `Meta`       | `[NEXT_COOKIE, fs, dir]`             | next cookie of `dir`       |
 //! | `Meta`       | `[CREATE_VERIFIER, fs, ino]`         | exclusive-create verifier  |
+//! | `Meta`       | `[LINK_OF, fs, ino, parent, name…]`  | age of the link (`u64`)    |
 //! | `Meta`       | `[REQUEST_WINDOW, client]`           | window start (`u64`)       |
 //! | `Meta`       | `[OPEN_BY_FILE, fs, ino, state_id]`  | client id (`u64`)          |
 //! | `Meta`       | `[LOCK_BY_FILE, fs, ino, state_id]`  | client id (`u64`)          |
@@ -31,6 +32,13 @@
 //! The by-file indexes of opens and locks live in `Meta` under their own tags rather than
 //! in `Opens`/`Locks`: those tables are keyed by client first so that dropping a client is
 //! one prefix, and an index key there could share a prefix with some client's rows.
+//!
+//! `LINK_OF` is the reverse of `Dirents`: one row per directory entry, keyed by the inode
+//! the entry names, so an inode's names (and from them its path) are one prefix scan. The
+//! value is the link's *age*, the log index of the entry that created the link (a rename
+//! keeps the age of the link it moves); an inode's oldest link is its primary one, which
+//! gives it a stable path while newer hard links come and go. It lives in `Meta` rather than
+//! `Dirents` because a `Dirents` key with the same bytes could belong to some directory.
 
 use crate::types::{ClientId, FsId, InodeId};
 
@@ -40,6 +48,7 @@ const NEXT_STATE_ID: u8 = 0x03;
 const NEXT_INODE: u8 = 0x10;
 const NEXT_COOKIE: u8 = 0x11;
 const CREATE_VERIFIER: u8 = 0x12;
+const LINK_OF: u8 = 0x13;
 const REQUEST_WINDOW: u8 = 0x20;
 const OPEN_BY_FILE: u8 = 0x30;
 const LOCK_BY_FILE: u8 = 0x31;
@@ -80,6 +89,26 @@ pub fn create_verifier(fs: FsId, ino: InodeId) -> Vec<u8> {
         &fs.0.to_be_bytes(),
         &ino.0.to_be_bytes(),
     ])
+}
+
+/// Reverse-index row of the entry `parent/name` under the inode it names.
+pub fn link_of(fs: FsId, ino: InodeId, parent: InodeId, name: &str) -> Vec<u8> {
+    cat(&[
+        &link_of_prefix(fs, ino),
+        &parent.0.to_be_bytes(),
+        name.as_bytes(),
+    ])
+}
+
+/// Prefix of every reverse-index row of one inode, in (parent, name) order.
+pub fn link_of_prefix(fs: FsId, ino: InodeId) -> Vec<u8> {
+    cat(&[&[LINK_OF], &fs.0.to_be_bytes(), &ino.0.to_be_bytes()])
+}
+
+/// Splits a `link_of` key back into the parent and the name bytes (not checked as UTF-8).
+pub fn parent_and_name_of_link(key: &[u8]) -> Option<(InodeId, &[u8])> {
+    let parent: [u8; 8] = key.get(17..25)?.try_into().ok()?;
+    Some((InodeId(u64::from_be_bytes(parent)), &key[25..]))
 }
 
 pub fn request_window(client: ClientId) -> Vec<u8> {
@@ -230,6 +259,33 @@ mod tests {
         assert_eq!(state_id_of_by_file(&lock_by_file(fs, ino, 42)), Some(42));
         // Opens and locks of one file never share a prefix.
         assert!(!lock_by_file(fs, ino, 1).starts_with(&prefix));
+    }
+
+    #[test]
+    fn links_of_an_inode_are_one_prefix() {
+        let fs = FsId(2);
+        let prefix = link_of_prefix(fs, InodeId(0xff));
+        let end = prefix_end(&prefix).unwrap();
+        let mine = link_of(fs, InodeId(0xff), InodeId(u64::MAX), "zz");
+        let next = link_of(fs, InodeId(0x100), InodeId(0), "");
+        assert!(mine.starts_with(&prefix) && mine.as_slice() < end.as_slice());
+        assert!(next.as_slice() >= end.as_slice());
+        assert_eq!(
+            parent_and_name_of_link(&mine),
+            Some((InodeId(u64::MAX), b"zz".as_slice()))
+        );
+        assert_eq!(
+            parent_and_name_of_link(&link_of(fs, InodeId(1), InodeId(7), "")),
+            Some((InodeId(7), b"".as_slice()))
+        );
+        assert_eq!(parent_and_name_of_link(&prefix), None);
+        // Rows of one inode sort by parent, then name.
+        assert!(
+            link_of(fs, InodeId(5), InodeId(2), "b") < link_of(fs, InodeId(5), InodeId(256), "a")
+        );
+        // No other Meta row of the same file shares the prefix.
+        assert!(!create_verifier(fs, InodeId(0xff)).starts_with(&prefix));
+        assert!(!open_by_file_prefix(fs, InodeId(0xff)).starts_with(&prefix));
     }
 
     #[test]

@@ -48,6 +48,20 @@ pub struct ClientRecord {
     pub confirmed: bool,
 }
 
+/// What EXCHANGE_ID found under the client's owner id before it ran. The gateway needs it
+/// for `EXCHGID4_FLAG_CONFIRMED_R` (set only for [`ExchangePrevious::SameVerifier`]) and to
+/// know whether sessions of an earlier incarnation must be forgotten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExchangePrevious {
+    /// No record had this owner id: a new client id was assigned.
+    New,
+    /// The record existed with the same verifier: the same incarnation, state kept.
+    SameVerifier,
+    /// The record existed with another verifier: the client rebooted, so it kept its id,
+    /// its incarnation was bumped and the old incarnation's opens and locks were dropped.
+    Rebooted,
+}
+
 impl ClientRecord {
     pub fn lease_expired(&self, now: Timestamp) -> bool {
         let deadline = self.last_renewed.as_unix_nanos()

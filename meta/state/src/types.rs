@@ -52,6 +52,27 @@ pub enum FileType {
     File,
     Dir,
     Symlink,
+    // Special files (`mknod(2)`). They only exist in the namespace: no bytes, no object, and
+    // for links, rename and remove they are non-directories like regular files.
+    Fifo,
+    Socket,
+    CharDev,
+    BlockDev,
+}
+
+impl FileType {
+    /// A FIFO, socket or device node: the kinds `NewInode::Special` creates.
+    pub fn is_special(self) -> bool {
+        matches!(
+            self,
+            FileType::Fifo | FileType::Socket | FileType::CharDev | FileType::BlockDev
+        )
+    }
+
+    /// Whether the inode's `rdev` means something (NFS `specdata4` of `NF4CHR`/`NF4BLK`).
+    pub fn is_device(self) -> bool {
+        matches!(self, FileType::CharDev | FileType::BlockDev)
+    }
 }
 
 /// Where a file's bytes live in S3. Written by the gateway after the upload succeeded
@@ -112,6 +133,8 @@ pub struct Inode {
     pub parent: Option<InodeId>,
     /// For symlinks, the target.
     pub symlink_target: Option<String>,
+    /// For character and block devices, `(major, minor)`; `(0, 0)` for every other kind.
+    pub rdev: (u32, u32),
     pub object: Option<ObjectLink>,
     pub import: ImportState,
     pub sync: SyncState,

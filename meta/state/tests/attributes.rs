@@ -99,20 +99,18 @@ fn every_change_stamps_index_and_time() {
             dst_name: "h".into(),
         })
         .unwrap();
-    let Reply::Changed {
-        parent_before,
-        parent_after,
-        other_before,
-        other_after,
-        inode: Some(moved),
+    let Reply::Renamed {
+        src_before: sb,
+        src_after: sa,
+        dst_before: db,
+        dst_after: da,
+        moved,
+        replaced: None,
     } = reply
     else {
         panic!("{reply:?}")
     };
-    assert_eq!(
-        (parent_before, parent_after, other_before, other_after),
-        (src_before, h.index, dst_before, h.index)
-    );
+    assert_eq!((sb, sa, db, da), (src_before, h.index, dst_before, h.index));
     assert_eq!((moved.id, moved.change, moved.ctime), (f, h.index, h.now));
     for ino in [d, InodeId::ROOT] {
         let i = h.getattr(fs, ino).unwrap();
@@ -244,6 +242,7 @@ fn setattr_guard_times_and_sync_state() {
             size: 99,
             mtime: at,
             object: object.clone(),
+            expect_change: None,
         })
         .unwrap()
     else {
@@ -404,4 +403,210 @@ fn file_systems_are_listed_in_id_order() {
         panic!()
     };
     assert_eq!(root.id, InodeId::ROOT);
+}
+
+fn commit(
+    h: &mut Harness,
+    fs: FsId,
+    ino: InodeId,
+    size: u64,
+    expect: Option<u64>,
+) -> Result<Reply, NsError> {
+    h.run(Command::CommitObject {
+        fs,
+        ino,
+        size,
+        mtime: Timestamp::new(5, 0),
+        object: ObjectLink {
+            key: format!("k{size}"),
+            version_id: None,
+            etag: format!("e{size}"),
+        },
+        expect_change: expect,
+    })
+}
+
+#[test]
+fn commit_object_with_a_change_guard() {
+    let mut h = Harness::new();
+    let fs = h.mkfs("main");
+    let f = mk(&mut h, fs, InodeId::ROOT, "f", NewInode::File);
+    let read_at = h.getattr(fs, f).unwrap().change;
+
+    // Someone else changes the file between our read and our commit.
+    setattr(
+        &mut h,
+        fs,
+        f,
+        SetAttrs {
+            mode: Some(0o600),
+            ..SetAttrs::default()
+        },
+        None,
+    )
+    .unwrap();
+    let current = h.getattr(fs, f).unwrap();
+    assert!(current.change > read_at);
+    let before = h.kv.clone();
+    assert_eq!(
+        commit(&mut h, fs, f, 10, Some(read_at)),
+        Err(NsError::Changed {
+            current: current.change
+        })
+    );
+    // Refused, so nothing but the exactly-once rows moved.
+    assert_eq!(h.getattr(fs, f).unwrap(), current);
+    let inodes = |kv: &bucketfs_meta_state::kv::MemKv| {
+        kv.rows
+            .iter()
+            .filter(|((t, _), _)| *t == bucketfs_meta_state::kv::Table::Inodes)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(inodes(&h.kv), inodes(&before));
+
+    // With the counter just read it applies, with the unguarded effects.
+    let Reply::Inode(i) = commit(&mut h, fs, f, 10, Some(current.change)).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (i.size, i.mtime, i.sync.clone(), i.change, i.ctime),
+        (10, Timestamp::new(5, 0), SyncState::Clean, h.index, h.now)
+    );
+    assert_eq!(i.object.as_ref().map(|o| o.key.as_str()), Some("k10"));
+    // The commit itself moved the counter: the same guard now fails, naming the new one.
+    assert_eq!(
+        commit(&mut h, fs, f, 11, Some(current.change)),
+        Err(NsError::Changed { current: i.change })
+    );
+    // A guard from the future fails too; only equality passes.
+    assert_eq!(
+        commit(&mut h, fs, f, 11, Some(i.change + 1)),
+        Err(NsError::Changed { current: i.change })
+    );
+    // Unguarded commits keep working whatever the counter.
+    assert!(commit(&mut h, fs, f, 12, None).is_ok());
+    assert_eq!(h.getattr(fs, f).unwrap().size, 12);
+
+    // Kind errors come before the guard: a retry could never fix them.
+    let d = mk(&mut h, fs, InodeId::ROOT, "d", NewInode::Dir);
+    assert_eq!(commit(&mut h, fs, d, 1, Some(0)), Err(NsError::IsDir));
+    assert_eq!(
+        commit(&mut h, fs, InodeId(999), 1, Some(0)),
+        Err(NsError::Stale)
+    );
+}
+
+fn rename(h: &mut Harness, fs: FsId, sp: InodeId, sn: &str, dp: InodeId, dn: &str) -> Reply {
+    h.run(Command::Rename {
+        src_fs: fs,
+        src_parent: sp,
+        src_name: sn.into(),
+        dst_fs: fs,
+        dst_parent: dp,
+        dst_name: dn.into(),
+    })
+    .unwrap_or_else(|e| panic!("rename {sn} -> {dn}: {e:?}"))
+}
+
+#[test]
+fn rename_replies_with_both_parents_and_what_it_replaced() {
+    let mut h = Harness::new();
+    let fs = h.mkfs("main");
+    let d = mk(&mut h, fs, InodeId::ROOT, "d", NewInode::Dir);
+    let a = mk(&mut h, fs, InodeId::ROOT, "a", NewInode::File);
+    let b = mk(&mut h, fs, d, "b", NewInode::File);
+    h.run(Command::Link {
+        fs,
+        ino: b,
+        new_parent: InodeId::ROOT,
+        new_name: "b2".into(),
+    })
+    .unwrap();
+
+    // Replacing one of two names: the target survives with one link.
+    let (root0, d0) = (
+        h.getattr(fs, InodeId::ROOT).unwrap().change,
+        h.getattr(fs, d).unwrap().change,
+    );
+    let reply = rename(&mut h, fs, InodeId::ROOT, "a", d, "b");
+    let Reply::Renamed {
+        src_before,
+        src_after,
+        dst_before,
+        dst_after,
+        moved,
+        replaced: Some(replaced),
+    } = reply
+    else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(
+        (src_before, src_after, dst_before, dst_after),
+        (root0, h.index, d0, h.index)
+    );
+    assert_eq!((moved.id, moved.change), (a, h.index));
+    assert_eq!(
+        (replaced.id, replaced.nlink, replaced.change),
+        (b, 1, h.index)
+    );
+    assert_eq!(
+        h.getattr(fs, b).unwrap(),
+        replaced,
+        "the reply is the stored inode"
+    );
+
+    // Replacing the last name: the reply shows the target deleted.
+    let c = mk(&mut h, fs, InodeId::ROOT, "c", NewInode::File);
+    let reply = rename(&mut h, fs, InodeId::ROOT, "c", InodeId::ROOT, "b2");
+    let Reply::Renamed {
+        src_before,
+        dst_before,
+        moved,
+        replaced: Some(replaced),
+        ..
+    } = reply
+    else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(src_before, dst_before, "one parent, one counter");
+    assert_eq!((moved.id, replaced.id, replaced.nlink), (c, b, 0));
+    assert_eq!(h.getattr(fs, b), Err(NsError::Stale));
+
+    // A no-op rename: counters unchanged, the source as it is, nothing replaced.
+    let d_now = h.getattr(fs, d).unwrap().change;
+    let root_now = h.getattr(fs, InodeId::ROOT).unwrap().change;
+    let reply = rename(&mut h, fs, d, "b", d, "b");
+    assert_eq!(
+        reply,
+        Reply::Renamed {
+            src_before: d_now,
+            src_after: d_now,
+            dst_before: d_now,
+            dst_after: d_now,
+            moved: h.getattr(fs, a).unwrap(),
+            replaced: None,
+        }
+    );
+    h.run(Command::Link {
+        fs,
+        ino: a,
+        new_parent: InodeId::ROOT,
+        new_name: "a2".into(),
+    })
+    .unwrap();
+    let root_now = root_now.max(h.getattr(fs, InodeId::ROOT).unwrap().change);
+    let reply = rename(&mut h, fs, d, "b", InodeId::ROOT, "a2");
+    assert_eq!(
+        reply,
+        Reply::Renamed {
+            src_before: d_now,
+            src_after: d_now,
+            dst_before: root_now,
+            dst_after: root_now,
+            moved: h.getattr(fs, a).unwrap(),
+            replaced: None,
+        },
+        "two names of one inode: nothing happens"
+    );
 }

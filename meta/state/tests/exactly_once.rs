@@ -223,3 +223,68 @@ fn a_refused_command_leaves_no_writes_but_its_result() {
     );
     assert_eq!(changed.iter().filter(|t| **t == Table::Meta).count(), 1);
 }
+
+/// Retried CREATE, LINK, REMOVE and RENAME (a replacing one, a directory move, a no-op)
+/// change nothing, the link index included, whether the retry comes right away or after
+/// later commands changed the names it touched.
+#[test]
+fn retried_namespace_commands_keep_the_link_index_exact() {
+    let mut h = Harness::new();
+    let fs = h.mkfs("main");
+    let root = InodeId::ROOT;
+    let (f, d, x) = (InodeId(2), InodeId(3), InodeId(4));
+    let rename = |sp: InodeId, sn: &str, dp: InodeId, dn: &str| Command::Rename {
+        src_fs: fs,
+        src_parent: sp,
+        src_name: sn.into(),
+        dst_fs: fs,
+        dst_parent: dp,
+        dst_name: dn.into(),
+    };
+    let commands = [
+        touch(fs, "f"),
+        create(fs, root, "d".into(), NewInode::Dir, CreateMode::Guarded),
+        Command::Link {
+            fs,
+            ino: f,
+            new_parent: d,
+            new_name: "g".into(),
+        },
+        touch(fs, "x"),
+        // Replaces one of f's two names.
+        rename(root, "x", d, "g"),
+        // Moves f's primary (oldest) link.
+        rename(root, "f", d, "k"),
+        rename(d, "k", d, "k"),
+        remove(fs, d, "g".into(), RemoveKind::Any),
+        rename(root, "d", root, "e"),
+    ];
+    let mut replies = Vec::new();
+    for (i, command) in commands.iter().enumerate() {
+        let seq = i as u64 + 1;
+        let reply = h.propose(&proposal(7, seq, 0, command.clone()));
+        assert!(reply.is_ok(), "{command:?}: {reply:?}");
+        h.check_link_index(fs).unwrap();
+        let after = h.kv.clone();
+        assert_eq!(h.propose(&proposal(7, seq, 0, command.clone())), reply);
+        assert_eq!(
+            h.kv, after,
+            "an immediate retry of {command:?} wrote something"
+        );
+        replies.push(reply);
+    }
+    // Every retry again, now that later commands moved the names around.
+    let end = h.kv.clone();
+    for (i, command) in commands.iter().enumerate() {
+        let seq = i as u64 + 1;
+        assert_eq!(h.propose(&proposal(7, seq, 0, command.clone())), replies[i]);
+    }
+    assert_eq!(h.kv, end, "late retries wrote something");
+    h.check_link_index(fs).unwrap();
+
+    let path = |h: &Harness, ino| h.query(bucketfs_meta_state::Query::Path { fs, ino });
+    use bucketfs_meta_state::QueryReply;
+    assert_eq!(path(&h, f), Ok(QueryReply::Path(Some("e/k".into()))));
+    assert_eq!(path(&h, d), Ok(QueryReply::Path(Some("e".into()))));
+    assert_eq!(path(&h, x), Err(NsError::Stale));
+}

@@ -3,7 +3,7 @@
 
 mod common;
 
-use bucketfs_meta_state::nfs_state::{ClientOwner, ClientRecord, LeaseConfig};
+use bucketfs_meta_state::nfs_state::{ClientOwner, ClientRecord, ExchangePrevious, LeaseConfig};
 use bucketfs_meta_state::types::Timestamp;
 use bucketfs_meta_state::{Command, NsError, Query, QueryReply, Reply};
 use common::Harness;
@@ -28,7 +28,7 @@ fn exchange(h: &mut Harness, owner: &str, verifier: u64, now_ms: i64) -> ClientR
     // `run` advances the clock by 1 ms before stamping.
     h.now = at(now_ms - 1);
     match h.run(cmd) {
-        Ok(Reply::Client(r)) => r,
+        Ok(Reply::Exchanged { record: r, .. }) => r,
         other => panic!("{other:?}"),
     }
 }
@@ -140,5 +140,51 @@ fn exchange_rejects_bad_arguments() {
         Err(NsError::Invalid(_))
     ));
     assert!(matches!(h.run(bad(vec![1], 0)), Err(NsError::Invalid(_))));
-    assert!(matches!(h.run(bad(vec![1; 1024], 1)), Ok(Reply::Client(_))));
+    assert!(matches!(
+        h.run(bad(vec![1; 1024], 1)),
+        Ok(Reply::Exchanged { .. })
+    ));
+}
+
+/// What EXCHANGE_ID found, as the gateway needs it for `EXCHGID4_FLAG_CONFIRMED_R`.
+#[test]
+fn exchange_says_what_it_found() {
+    let mut h = Harness::new();
+    let cmd = |owner: &str, verifier| Command::ExchangeClient {
+        owner: ClientOwner {
+            owner_id: owner.as_bytes().to_vec(),
+            verifier,
+        },
+        lease: LEASE,
+    };
+    let previous = |r: Result<Reply, NsError>| match r {
+        Ok(Reply::Exchanged { record, previous }) => (record.client, record.incarnation, previous),
+        other => panic!("{other:?}"),
+    };
+    use ExchangePrevious::{New, Rebooted, SameVerifier};
+    assert_eq!(previous(h.run(cmd("a", 1))), (1, 0, New));
+    assert_eq!(previous(h.run(cmd("a", 1))), (1, 0, SameVerifier));
+    assert_eq!(previous(h.run(cmd("b", 1))), (2, 0, New), "per owner");
+    assert_eq!(previous(h.run(cmd("a", 2))), (1, 1, Rebooted));
+    assert_eq!(previous(h.run(cmd("a", 2))), (1, 1, SameVerifier));
+    // Going back to an old verifier is another reboot, not a match with an old incarnation.
+    assert_eq!(previous(h.run(cmd("a", 1))), (1, 2, Rebooted));
+
+    // A retried EXCHANGE_ID (same client and seq) gets its first answer, not the
+    // `SameVerifier` its own effect would produce if it ran again.
+    let first = h.run(cmd("c", 7));
+    assert_eq!(previous(first.clone()).2, New);
+    let retry = bucketfs_meta_state::Proposal {
+        client: h.client,
+        seq: h.seq,
+        ack_below: h.seq,
+        now: h.now,
+        command: cmd("c", 7),
+    };
+    assert_eq!(h.propose(&retry), first);
+
+    // An expired and swept record is gone: its owner is new again.
+    let swept = run_at(&mut h, 10_000_000, Command::ExpireLeases);
+    assert!(matches!(swept, Ok(Reply::Expired { ref clients }) if clients.len() == 3));
+    assert_eq!(previous(h.run(cmd("a", 1))).2, New);
 }

@@ -4,8 +4,10 @@
 //! directory with its children. Every command's outcome (success, "changed nothing", or the
 //! error variant) must match, and after every command the whole visible state must match:
 //! which inode ids are live, their kind, link count and parent, and every directory's
-//! entries as READDIR returns them. Row counts catch leaks that no query can see (a cookie
-//! row or inode row left behind).
+//! entries as READDIR returns them, and every inode's links (Links, oldest first, against
+//! the model's names and their ages) and primary path (Path, which must also look up back to
+//! the inode). Row counts catch leaks that no query can see (a cookie row, an inode row or a
+//! link index row left behind).
 //!
 //! The same sequence is also applied in batches (several entries per transaction, as the
 //! Raft adapter does) and must produce identical rows and replies: this checks that each
@@ -19,7 +21,7 @@ use std::collections::BTreeMap;
 use bucketfs_meta_state::command::{ApplyResult, CreateMode, NewInode, RemoveKind};
 use bucketfs_meta_state::kv::{MemKv, Table, Txn};
 use bucketfs_meta_state::types::{FileType, FsId, InodeId, SetAttrs};
-use bucketfs_meta_state::{Command, Proposal, Reply, apply};
+use bucketfs_meta_state::{Command, Proposal, Query, QueryReply, Reply, apply};
 use common::{Harness, error_name};
 use proptest::prelude::*;
 
@@ -64,7 +66,9 @@ fn kind_strategy() -> impl Strategy<Value = FileType> {
     prop_oneof![
         3 => Just(FileType::Dir),
         3 => Just(FileType::File),
-        1 => Just(FileType::Symlink)
+        1 => Just(FileType::Symlink),
+        1 => Just(FileType::Fifo),
+        1 => Just(FileType::CharDev)
     ]
 }
 
@@ -168,6 +172,14 @@ fn command(op: &Op) -> Command {
                 FileType::File => NewInode::File,
                 FileType::Dir => NewInode::Dir,
                 FileType::Symlink => NewInode::Symlink { target: "t".into() },
+                special @ (FileType::Fifo
+                | FileType::Socket
+                | FileType::CharDev
+                | FileType::BlockDev) => NewInode::Special {
+                    kind: *special,
+                    major: 1,
+                    minor: 2,
+                },
             },
             mode: 0o644,
             uid: 0,
@@ -220,6 +232,9 @@ struct Node {
 struct Model {
     nodes: BTreeMap<u64, Node>,
     next: u64,
+    /// The age of every entry `(parent, name)`: the log index that created the link, kept
+    /// by a rename.
+    ages: BTreeMap<(u64, String), u64>,
 }
 
 type Outcome = Result<&'static str, &'static str>;
@@ -236,6 +251,7 @@ impl Model {
         Model {
             nodes: BTreeMap::from([(1, root)]),
             next: 2,
+            ages: BTreeMap::new(),
         }
     }
 
@@ -259,7 +275,39 @@ impl Model {
         }
     }
 
+    /// The links of `id`, oldest first: `(age, parent, name)` sorts like the state's
+    /// (age, then key order, which is parent then name bytes).
+    fn links(&self, id: u64) -> Vec<(u64, String)> {
+        let mut links: Vec<(u64, u64, String)> = self
+            .nodes
+            .iter()
+            .flat_map(|(parent, n)| {
+                n.children
+                    .iter()
+                    .filter(move |(_, child)| **child == id)
+                    .map(move |(name, _)| {
+                        (self.ages[&(*parent, name.clone())], *parent, name.clone())
+                    })
+            })
+            .collect();
+        links.sort();
+        links.into_iter().map(|(_, p, n)| (p, n)).collect()
+    }
+
+    /// The primary path of `id`: its oldest link, then each directory's only link.
+    fn path(&self, mut id: u64) -> Option<String> {
+        let mut names = Vec::new();
+        while id != 1 {
+            let (parent, name) = self.links(id).into_iter().next()?;
+            names.push(name);
+            id = parent;
+        }
+        names.reverse();
+        Some(names.join("/"))
+    }
+
     fn unlink(&mut self, parent: u64, name: &str) {
+        self.ages.remove(&(parent, name.to_string()));
         let id = self
             .nodes
             .get_mut(&parent)
@@ -279,7 +327,8 @@ impl Model {
         }
     }
 
-    fn apply(&mut self, op: &Op) -> Outcome {
+    /// Applies `op` as the log entry at `index` (the age of any link it creates).
+    fn apply(&mut self, op: &Op, index: u64) -> Outcome {
         match op {
             Op::Create {
                 parent,
@@ -328,6 +377,7 @@ impl Model {
                 if is_dir {
                     dir.nlink += 1;
                 }
+                self.ages.insert((*parent, name.into()), index);
                 Ok("ok")
             }
             Op::Link { ino, parent, name } => {
@@ -346,6 +396,7 @@ impl Model {
                     .children
                     .insert(name.into(), *ino);
                 self.nodes.get_mut(ino).unwrap().nlink += 1;
+                self.ages.insert((*parent, name.into()), index);
                 Ok("ok")
             }
             Op::Remove { parent, name, kind } => {
@@ -394,6 +445,8 @@ impl Model {
                     .unwrap()
                     .children
                     .insert(dn.into(), src);
+                let age = self.ages.remove(&(*sp, sn.to_string())).unwrap();
+                self.ages.insert((*dp, dn.into()), age);
                 if moving_dir && sp != dp {
                     self.nodes.get_mut(sp).unwrap().nlink -= 1;
                     self.nodes.get_mut(dp).unwrap().nlink += 1;
@@ -404,7 +457,11 @@ impl Model {
             Op::Truncate { ino, .. } => match self.nodes.get(ino).ok_or("Stale")?.kind {
                 FileType::File => Ok("ok"),
                 FileType::Dir => Err("IsDir"),
-                FileType::Symlink => Err("Invalid"),
+                FileType::Symlink
+                | FileType::Fifo
+                | FileType::Socket
+                | FileType::CharDev
+                | FileType::BlockDev => Err("Invalid"),
             },
         }
     }
@@ -419,6 +476,13 @@ fn outcome_of(result: &ApplyResult) -> String {
             other_after,
             ..
         }) if parent_before == parent_after && other_before == other_after => "unchanged".into(),
+        Ok(Reply::Renamed {
+            src_before,
+            src_after,
+            dst_before,
+            dst_after,
+            ..
+        }) if src_before == src_after && dst_before == dst_after => "unchanged".into(),
         Ok(_) => "ok".into(),
         Err(e) => error_name(e),
     }
@@ -434,6 +498,38 @@ fn check_state(h: &Harness, model: &Model) -> Result<(), TestCaseError> {
         };
         prop_assert_eq!(real.kind, node.kind, "inode {} kind", id);
         prop_assert_eq!(real.nlink, node.nlink, "inode {} nlink", id);
+        let rdev = if node.kind.is_device() {
+            (1, 2)
+        } else {
+            (0, 0)
+        };
+        prop_assert_eq!(real.rdev, rdev, "inode {} rdev", id);
+        let links: Vec<(u64, String)> = match h.query(Query::Links {
+            fs: FS,
+            ino: InodeId(id),
+        }) {
+            Ok(QueryReply::Links(l)) => l.into_iter().map(|(p, n)| (p.0, n)).collect(),
+            other => return Err(TestCaseError::fail(format!("Links of {id}: {other:?}"))),
+        };
+        prop_assert_eq!(&links, &model.links(id), "links of {}", id);
+        let path = match h.query(Query::Path {
+            fs: FS,
+            ino: InodeId(id),
+        }) {
+            Ok(QueryReply::Path(p)) => p,
+            other => return Err(TestCaseError::fail(format!("Path of {id}: {other:?}"))),
+        };
+        prop_assert_eq!(&path, &model.path(id), "path of {}", id);
+        // The path walks from the root back to the inode.
+        let path = path.unwrap_or_default();
+        let mut at = InodeId::ROOT;
+        for name in path.split('/').filter(|n| !n.is_empty()) {
+            at = h
+                .lookup(FS, at, name)
+                .map_err(|e| TestCaseError::fail(format!("{path}: {e:?}")))?
+                .id;
+        }
+        prop_assert_eq!(at, InodeId(id), "path {:?} leads elsewhere", path);
         if node.kind == FileType::Dir {
             prop_assert_eq!(
                 real.parent,
@@ -454,6 +550,13 @@ fn check_state(h: &Harness, model: &Model) -> Result<(), TestCaseError> {
     prop_assert_eq!(count(Table::Inodes), model.nodes.len());
     prop_assert_eq!(count(Table::Dirents), entries);
     prop_assert_eq!(count(Table::DirCookies), entries);
+    // The link index (`LINK_OF`, 0x13 in keys.rs): one row per entry.
+    let links =
+        h.kv.rows
+            .keys()
+            .filter(|(t, k)| *t == Table::Meta && k.first() == Some(&0x13))
+            .count();
+    prop_assert_eq!(links, entries, "link index rows");
     Ok(())
 }
 
@@ -491,7 +594,7 @@ proptest! {
         let mut seen = BTreeMap::<String, usize>::new();
         for op in &ops {
             let op = &concretize(op, &model);
-            let expected = match model.apply(op) {
+            let expected = match model.apply(op, h.index + 1) {
                 Ok(s) | Err(s) => s.to_string(),
             };
             let result = h.run(command(op));
@@ -570,9 +673,14 @@ fn the_model_sees_a_deep_rename_cycle() {
     h.mkfs("main");
     let mut model = Model::new();
     for (op, want) in ops.iter().zip(expected) {
+        let index = h.index + 1;
         let got = outcome_of(&h.run(command(op)));
         assert_eq!(got, want, "{op:?}");
-        assert_eq!(model.apply(op).unwrap_or_else(|e| e), want, "model: {op:?}");
+        assert_eq!(
+            model.apply(op, index).unwrap_or_else(|e| e),
+            want,
+            "model: {op:?}"
+        );
     }
     check_state(&h, &model).expect("state matches");
 }

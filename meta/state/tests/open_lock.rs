@@ -57,7 +57,7 @@ impl World {
             },
             lease: LEASE,
         }) {
-            Ok(Reply::Client(r)) => r.client,
+            Ok(Reply::Exchanged { record: r, .. }) => r.client,
             other => panic!("exchange: {other:?}"),
         }
     }
@@ -304,6 +304,28 @@ fn open_checks_its_arguments() {
     assert!(matches!(w.open(a, &long, R, 0), Err(NsError::Invalid(_))));
     assert_eq!(w.open_ino(InodeId::ROOT, a, "o", R, 0), Err(NsError::IsDir));
     assert_eq!(w.open_ino(InodeId(999), a, "o", R, 0), Err(NsError::Stale));
+    // Special files are opened on the client; there is no share state to keep for them.
+    let fs = w.fs;
+    let fifo = match w.h.run(common::create(
+        fs,
+        InodeId::ROOT,
+        "p".into(),
+        NewInode::Special {
+            kind: bucketfs_meta_state::types::FileType::Fifo,
+            major: 0,
+            minor: 0,
+        },
+        CreateMode::Guarded,
+    )) {
+        Ok(Reply::Changed {
+            inode: Some(inode), ..
+        }) => inode.id,
+        other => panic!("mknod: {other:?}"),
+    };
+    assert!(matches!(
+        w.open_ino(fifo, a, "o", R, 0),
+        Err(NsError::Invalid(_))
+    ));
 
     // A lease that ran out is refused before the sweeper removes the record.
     w.h.now = Timestamp::from_unix_nanos(w.h.now.as_unix_nanos() + 93_000_000_000);

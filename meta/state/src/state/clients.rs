@@ -8,13 +8,18 @@
 //! them through CREATE_SESSION before telling the client anything, and keeping the
 //! unconfirmed phase in gateway memory avoids a second Raft write per mount.
 //!
+//! EXCHANGE_ID replies with what it found ([`ExchangePrevious`]): nothing (`New`), the same
+//! incarnation (`SameVerifier`, for which the gateway sets `EXCHGID4_FLAG_CONFIRMED_R`), or
+//! an earlier one (`Rebooted`). The answer is part of the committed reply, so a retried
+//! EXCHANGE_ID gets the first answer back rather than `SameVerifier` from its own effect.
+//!
 //! Lease arithmetic only compares proposal timestamps (see `crate::nfs_state`).
 
 use crate::command::Reply;
 use crate::error::NsError;
 use crate::keys;
 use crate::kv::{KvRead, Table, Txn};
-use crate::nfs_state::{ClientOwner, ClientRecord, LeaseConfig};
+use crate::nfs_state::{ClientOwner, ClientRecord, ExchangePrevious, LeaseConfig};
 
 use super::rows::{self, Res, Stamp};
 
@@ -62,38 +67,42 @@ pub(super) fn exchange<R: KvRead + ?Sized>(
     }
     let owner_key = keys::client_by_owner(&owner.owner_id);
     let existing: Option<u64> = rows::get(txn, Table::Clients, &owner_key)?;
-    let record = match existing {
+    let (record, previous) = match existing {
         Some(id) => {
             let mut record = load(txn, id)?.ok_or_else(|| crate::error::MetaError::Corrupt {
                 table: Table::Clients.name(),
                 reason: format!("owner index points at missing client {id}"),
             })?;
-            if record.owner.verifier != owner.verifier {
+            let previous = if record.owner.verifier == owner.verifier {
+                ExchangePrevious::SameVerifier
+            } else {
                 drop_state(txn, id)?;
                 record.incarnation = record.incarnation.wrapping_add(1);
                 record.owner.verifier = owner.verifier;
-            }
+                ExchangePrevious::Rebooted
+            };
             // The lease terms in force are the ones of the latest exchange.
             record.lease = lease;
             record.last_renewed = stamp.now;
             record.confirmed = true;
-            record
+            (record, previous)
         }
         None => {
             let id = rows::take_counter(txn, keys::next_nfs_client(), 1)?;
             rows::put(txn, Table::Clients, owner_key, &id);
-            ClientRecord {
+            let record = ClientRecord {
                 client: id,
                 owner: owner.clone(),
                 incarnation: 0,
                 lease,
                 last_renewed: stamp.now,
                 confirmed: true,
-            }
+            };
+            (record, ExchangePrevious::New)
         }
     };
     store(txn, &record);
-    Ok(Reply::Client(record))
+    Ok(Reply::Exchanged { record, previous })
 }
 
 pub(super) fn renew<R: KvRead + ?Sized>(
@@ -222,40 +231,55 @@ mod tests {
     }
 
     fn record(reply: Reply) -> ClientRecord {
+        exchanged(reply).0
+    }
+
+    fn exchanged(reply: Reply) -> (ClientRecord, ExchangePrevious) {
         match reply {
-            Reply::Client(r) => r,
-            other => panic!("expected a client record, got {other:?}"),
+            Reply::Exchanged { record, previous } => (record, previous),
+            other => panic!("expected an exchange, got {other:?}"),
         }
     }
 
     #[test]
     fn reboot_drops_state_of_that_client_only() {
         let mut kv = MemKv::default();
-        let a = record(run(&mut kv, |t| {
+        let (a, previous) = exchanged(run(&mut kv, |t| {
             exchange(t, stamp(1, 10), &owner(b"a", 1), LEASE)
         }));
-        let b = record(run(&mut kv, |t| {
+        assert_eq!(previous, ExchangePrevious::New);
+        let (b, previous) = exchanged(run(&mut kv, |t| {
             exchange(t, stamp(2, 10), &owner(b"b", 1), LEASE)
         }));
+        assert_eq!((previous, b.incarnation), (ExchangePrevious::New, 0));
+        assert_ne!(a.client, b.client);
         give_state(&mut kv, a.client, 7);
         give_state(&mut kv, a.client, 8);
         give_state(&mut kv, b.client, 9);
 
         // Same owner and verifier: the same record, renewed, state kept.
-        let again = record(run(&mut kv, |t| {
+        let (again, previous) = exchanged(run(&mut kv, |t| {
             exchange(t, stamp(3, 20), &owner(b"a", 1), LEASE)
         }));
+        assert_eq!(previous, ExchangePrevious::SameVerifier);
         assert_eq!((again.client, again.incarnation), (a.client, 0));
         assert_eq!(again.last_renewed, Timestamp::new(20, 0));
         assert_eq!(state_rows(&kv, a.client), 8);
 
         // New verifier: a new incarnation and the old boot's opens and locks are gone.
-        let rebooted = record(run(&mut kv, |t| {
+        let (rebooted, previous) = exchanged(run(&mut kv, |t| {
             exchange(t, stamp(4, 30), &owner(b"a", 2), LEASE)
         }));
+        assert_eq!(previous, ExchangePrevious::Rebooted);
         assert_eq!((rebooted.client, rebooted.incarnation), (a.client, 1));
         assert_eq!(state_rows(&kv, a.client), 0);
         assert_eq!(state_rows(&kv, b.client), 4);
+        // The rebooted client's next exchange with its new verifier is the same incarnation.
+        let (same, previous) = exchanged(run(&mut kv, |t| {
+            exchange(t, stamp(5, 31), &owner(b"a", 2), LEASE)
+        }));
+        assert_eq!(previous, ExchangePrevious::SameVerifier);
+        assert_eq!((same.client, same.incarnation), (a.client, 1));
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub(super) fn create_fs<R: KvRead + ?Sized>(
         change: stamp.index,
         parent: Some(InodeId::ROOT),
         symlink_target: None,
+        rdev: (0, 0),
         object: None,
         // Importing an existing bucket prefix is a later command's job; a new file
         // system starts as the empty directory CreateFs promises.

@@ -1,6 +1,10 @@
 //! Commands on single inodes and single names: SETATTR, CREATE, LINK, REMOVE and the
 //! commit of a file's bytes to S3. RENAME, which touches two names, is in `rename`.
 //!
+//! Special files (FIFOs, sockets, devices) are non-directories like regular files for
+//! CREATE, LINK and REMOVE, but hold no bytes: their size stays 0 and they never get an
+//! object (SETATTR of a size and CommitObject are [`NsError::Invalid`]).
+//!
 //! Checks run in a fixed order, so a request that breaks several rules always gets the
 //! same error on every replica: the name, then the file system, then the handles, then
 //! what the name holds.
@@ -59,6 +63,11 @@ pub(super) fn set_attr<R: KvRead + ?Sized>(
             FileType::Dir => return Err(NsError::IsDir.into()),
             FileType::Symlink => {
                 return Err(NsError::Invalid("cannot set the size of a symlink".into()).into());
+            }
+            FileType::Fifo | FileType::Socket | FileType::CharDev | FileType::BlockDev => {
+                return Err(
+                    NsError::Invalid("cannot set the size of a special file".into()).into(),
+                );
             }
         }
     }
@@ -134,6 +143,11 @@ pub(super) fn create<R: KvRead + ?Sized>(
             return Err(NsError::Invalid("symlink target too long or contains NUL".into()).into());
         }
     }
+    if let NewInode::Special { kind, .. } = kind
+        && !kind.is_special()
+    {
+        return Err(NsError::Invalid(format!("{kind:?} is not a special file kind")).into());
+    }
     let new_type = new_inode_type(kind);
     if let Some(entry) = rows::lookup_entry(txn, fs, parent, name)? {
         let existing = rows::entry_inode(txn, fs, &entry)?;
@@ -161,7 +175,12 @@ pub(super) fn create<R: KvRead + ?Sized>(
     let id = InodeId(rows::take_counter(txn, keys::next_inode(fs), FIRST_INODE)?);
     let (size, symlink_target) = match kind {
         NewInode::Symlink { target } => (target.len() as u64, Some(target.clone())),
-        NewInode::File | NewInode::Dir => (0, None),
+        NewInode::File | NewInode::Dir | NewInode::Special { .. } => (0, None),
+    };
+    // Only devices have a device number; mknod(2) ignores it for FIFOs and sockets.
+    let rdev = match kind {
+        NewInode::Special { major, minor, .. } if new_type.is_device() => (*major, *minor),
+        _ => (0, 0),
     };
     let inode = Inode {
         id,
@@ -178,6 +197,7 @@ pub(super) fn create<R: KvRead + ?Sized>(
         change: stamp.index,
         parent: (new_type == FileType::Dir).then_some(parent),
         symlink_target,
+        rdev,
         object: None,
         import: ImportState::Complete,
         sync: SyncState::Clean,
@@ -186,7 +206,7 @@ pub(super) fn create<R: KvRead + ?Sized>(
     if let CreateMode::Exclusive { verifier } = how {
         rows::put(txn, Table::Meta, keys::create_verifier(fs, id), verifier);
     }
-    rows::link_entry(txn, fs, parent, name, id)?;
+    rows::link_entry(txn, fs, parent, name, id, stamp.index)?;
     let before = dir.change;
     if new_type == FileType::Dir {
         dir.nlink += 1;
@@ -216,7 +236,7 @@ pub(super) fn link<R: KvRead + ?Sized>(
     if target.nlink >= LINK_MAX {
         return Err(NsError::TooManyLinks.into());
     }
-    rows::link_entry(txn, fs, new_parent, new_name, ino)?;
+    rows::link_entry(txn, fs, new_parent, new_name, ino, stamp.index)?;
     target.nlink += 1;
     stamp.touch(&mut target);
     rows::put_inode(txn, fs, &target);
@@ -248,7 +268,7 @@ pub(super) fn remove<R: KvRead + ?Sized>(
         return Err(NsError::NotEmpty.into());
     }
     rows::unlink_entry(txn, fs, parent, name, &entry);
-    let target = rows::drop_link(txn, stamp, fs, target);
+    let target = rows::drop_link(txn, stamp, fs, target)?;
     let before = dir.change;
     if is_dir {
         dir.nlink = dir.nlink.saturating_sub(1);
@@ -258,29 +278,47 @@ pub(super) fn remove<R: KvRead + ?Sized>(
     Ok(changed(before, stamp.index, Some(target)))
 }
 
+pub(super) struct CommitArgs<'a> {
+    pub fs: FsId,
+    pub ino: InodeId,
+    pub size: u64,
+    pub mtime: Timestamp,
+    pub object: &'a ObjectLink,
+    pub expect_change: Option<u64>,
+}
+
+/// Checks: the handle, then the kind, then the change guard. The guard comes last so that
+/// a caller is only told to retry (`Changed`) when a retry could succeed.
 pub(super) fn commit_object<R: KvRead + ?Sized>(
     txn: &mut Txn<'_, R>,
     stamp: Stamp,
-    fs: FsId,
-    ino: InodeId,
-    size: u64,
-    mtime: Timestamp,
-    object: &ObjectLink,
+    args: CommitArgs<'_>,
 ) -> Res<Reply> {
-    let mut inode = rows::handle(txn, fs, ino)?;
+    let mut inode = rows::handle(txn, args.fs, args.ino)?;
     match inode.kind {
         FileType::File => {}
         FileType::Dir => return Err(NsError::IsDir.into()),
         FileType::Symlink => {
             return Err(NsError::Invalid("a symlink has no object".into()).into());
         }
+        FileType::Fifo | FileType::Socket | FileType::CharDev | FileType::BlockDev => {
+            return Err(NsError::Invalid("a special file has no object".into()).into());
+        }
     }
-    inode.size = size;
-    inode.mtime = mtime;
-    inode.object = Some(object.clone());
+    if let Some(expected) = args.expect_change
+        && expected != inode.change
+    {
+        return Err(NsError::Changed {
+            current: inode.change,
+        }
+        .into());
+    }
+    inode.size = args.size;
+    inode.mtime = args.mtime;
+    inode.object = Some(args.object.clone());
     inode.sync = SyncState::Clean;
     stamp.touch(&mut inode);
-    rows::put_inode(txn, fs, &inode);
+    rows::put_inode(txn, args.fs, &inode);
     Ok(Reply::Inode(inode))
 }
 

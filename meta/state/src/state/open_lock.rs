@@ -260,6 +260,10 @@ pub(super) fn open<R: KvRead + ?Sized>(
         FileType::Symlink => {
             return Err(NsError::Invalid("cannot open a symbolic link".into()).into());
         }
+        // A FIFO or device is opened on the client, never through the server's data path.
+        FileType::Fifo | FileType::Socket | FileType::CharDev | FileType::BlockDev => {
+            return Err(NsError::Invalid("cannot open a special file".into()).into());
+        }
     }
     let wanted = ShareMode {
         access: args.access,

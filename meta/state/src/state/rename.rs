@@ -17,7 +17,12 @@
 //! removed and re-added under the new name with a fresh cookie of the target directory, so
 //! READDIR cookies handed out before stay valid; a moved directory's `parent` pointer and
 //! both parents' link counts follow; the moved inode gets a new ctime, both parents a new
-//! mtime and ctime, and every touched inode `change = index`.
+//! mtime and ctime, and every touched inode `change = index`. The moved link keeps its age
+//! in the reverse index (`keys::link_of`), so renaming an inode's primary link keeps it
+//! primary and its path follows the new name; a replaced target's link is dropped.
+//!
+//! The reply is [`Reply::Renamed`]: both parents' counters, the moved inode, and the
+//! replaced target after it lost the name (`nlink == 0`: deleted).
 
 use crate::command::Reply;
 use crate::error::{MetaError, NsError};
@@ -61,17 +66,17 @@ pub(super) fn rename<R: KvRead + ?Sized>(
     let source = rows::entry_inode(txn, fs, &src_entry)?;
     let dst_entry = rows::lookup_entry(txn, fs, dst_parent, dst_name)?;
 
-    let unchanged = Reply::Changed {
-        parent_before: src_dir.change,
-        parent_after: src_dir.change,
-        other_before: dst_dir.change,
-        other_after: dst_dir.change,
-        inode: Some(source.clone()),
-    };
     if (src_parent == dst_parent && src_name == dst_name)
         || dst_entry.is_some_and(|e| e.ino == src_entry.ino)
     {
-        return Ok(unchanged);
+        return Ok(Reply::Renamed {
+            src_before: src_dir.change,
+            src_after: src_dir.change,
+            dst_before: dst_dir.change,
+            dst_after: dst_dir.change,
+            moved: source,
+            replaced: None,
+        });
     }
 
     let moving_dir = source.kind == FileType::Dir;
@@ -100,17 +105,24 @@ pub(super) fn rename<R: KvRead + ?Sized>(
         return Err(NsError::TooManyLinks.into());
     }
 
+    // Read before anything is written: the moved link keeps its age.
+    let age = rows::link_age(txn, fs, source.id, src_parent, src_name)?;
+
     // Validation is over; from here on every step only writes. Each parent is re-read
     // before it is changed, so the steps compose when both parents are the same inode.
-    if let Some((entry, target)) = replaced {
-        rows::unlink_entry(txn, fs, dst_parent, dst_name, &entry);
-        rows::drop_link(txn, stamp, fs, target);
-        if replaces_dir {
-            adjust_dir(txn, stamp, fs, dst_parent, -1)?;
+    let replaced = match replaced {
+        Some((entry, target)) => {
+            rows::unlink_entry(txn, fs, dst_parent, dst_name, &entry);
+            let target = rows::drop_link(txn, stamp, fs, target)?;
+            if replaces_dir {
+                adjust_dir(txn, stamp, fs, dst_parent, -1)?;
+            }
+            Some(target)
         }
-    }
+        None => None,
+    };
     rows::unlink_entry(txn, fs, src_parent, src_name, &src_entry);
-    rows::link_entry(txn, fs, dst_parent, dst_name, source.id)?;
+    rows::link_entry(txn, fs, dst_parent, dst_name, source.id, age)?;
     let dir_moves = moving_dir && src_parent != dst_parent;
     adjust_dir(txn, stamp, fs, src_parent, if dir_moves { -1 } else { 0 })?;
     adjust_dir(txn, stamp, fs, dst_parent, if dir_moves { 1 } else { 0 })?;
@@ -121,12 +133,13 @@ pub(super) fn rename<R: KvRead + ?Sized>(
     }
     stamp.touch(&mut moved);
     rows::put_inode(txn, fs, &moved);
-    Ok(Reply::Changed {
-        parent_before: src_dir.change,
-        parent_after: stamp.index,
-        other_before: dst_dir.change,
-        other_after: stamp.index,
-        inode: Some(moved),
+    Ok(Reply::Renamed {
+        src_before: src_dir.change,
+        src_after: stamp.index,
+        dst_before: dst_dir.change,
+        dst_after: stamp.index,
+        moved,
+        replaced,
     })
 }
 

@@ -173,10 +173,73 @@ pub(super) fn put_inode<R: KvRead + ?Sized>(txn: &mut Txn<'_, R>, fs: FsId, inod
 }
 
 /// Removes an inode and the rows that only exist for it.
-pub(super) fn delete_inode<R: KvRead + ?Sized>(txn: &mut Txn<'_, R>, fs: FsId, ino: InodeId) {
+pub(super) fn delete_inode<R: KvRead + ?Sized>(
+    txn: &mut Txn<'_, R>,
+    fs: FsId,
+    ino: InodeId,
+) -> Result<(), MetaError> {
     txn.delete(Table::Inodes, keys::inode(fs, ino));
     txn.delete(Table::Meta, keys::create_verifier(fs, ino));
     txn.delete(Table::Meta, keys::next_cookie(fs, ino));
+    // An inode is deleted when its last name goes, and `unlink_entry` already dropped the
+    // reverse row of every name, so this normally finds nothing. Sweeping the prefix
+    // anyway keeps "an inode's rows go with it" true here, whatever path deleted it.
+    for link in links_of(txn, fs, ino)? {
+        txn.delete(Table::Meta, keys::link_of(fs, ino, link.parent, &link.name));
+    }
+    Ok(())
+}
+
+/// One name of an inode, from the reverse index (`keys::link_of`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Link {
+    pub parent: InodeId,
+    pub name: String,
+    /// Log index of the entry that created the link; a rename keeps it.
+    pub age: u64,
+}
+
+/// Every name of `ino`, oldest first; links of equal age (which one entry cannot create,
+/// but the order must be total) stay in key order, i.e. by parent, then name.
+pub(super) fn links_of<K: KvRead + ?Sized>(
+    kv: &K,
+    fs: FsId,
+    ino: InodeId,
+) -> Result<Vec<Link>, MetaError> {
+    let prefix = keys::link_of_prefix(fs, ino);
+    let end = keys::prefix_end(&prefix);
+    let rows: Vec<(Vec<u8>, u64)> = scan_all(kv, Table::Meta, &prefix, end.as_deref())?;
+    let mut links = Vec::with_capacity(rows.len());
+    for (key, age) in rows {
+        let corrupt = |reason: &str| MetaError::Corrupt {
+            table: Table::Meta.name(),
+            reason: format!("link index of inode {} of fs {}: {reason}", ino.0, fs.0),
+        };
+        let (parent, name) = keys::parent_and_name_of_link(&key).ok_or(corrupt("short key"))?;
+        let name = String::from_utf8(name.to_vec()).map_err(|_| corrupt("name is not UTF-8"))?;
+        links.push(Link { parent, name, age });
+    }
+    // A stable sort: equal ages keep the scan's key order.
+    links.sort_by_key(|l| l.age);
+    Ok(links)
+}
+
+/// The age of the link `dir/name → ino`. Every entry has its reverse row, so a missing
+/// one is corruption.
+pub(super) fn link_age<K: KvRead + ?Sized>(
+    kv: &K,
+    fs: FsId,
+    ino: InodeId,
+    dir: InodeId,
+    name: &str,
+) -> Result<u64, MetaError> {
+    get(kv, Table::Meta, &keys::link_of(fs, ino, dir, name))?.ok_or_else(|| MetaError::Corrupt {
+        table: Table::Meta.name(),
+        reason: format!(
+            "entry {name:?} of directory {} (fs {}) has no link index row",
+            dir.0, fs.0
+        ),
+    })
 }
 
 pub(super) fn lookup_entry<K: KvRead + ?Sized>(
@@ -216,13 +279,15 @@ pub(super) fn dir_is_empty<K: KvRead + ?Sized>(
         .is_empty())
 }
 
-/// Adds `name → ino` to `dir` with a fresh cookie.
+/// Adds `name → ino` to `dir` with a fresh cookie, and its reverse row with `age` (the
+/// current index for a new link, the moved link's age for a rename).
 pub(super) fn link_entry<R: KvRead + ?Sized>(
     txn: &mut Txn<'_, R>,
     fs: FsId,
     dir: InodeId,
     name: &str,
     ino: InodeId,
+    age: u64,
 ) -> Result<(), MetaError> {
     let cookie = take_counter(txn, keys::next_cookie(fs, dir), FIRST_COOKIE)?;
     put(
@@ -237,9 +302,12 @@ pub(super) fn link_entry<R: KvRead + ?Sized>(
         keys::dir_cookie(fs, dir, cookie),
         &name.to_string(),
     );
+    put(txn, Table::Meta, keys::link_of(fs, ino, dir, name), &age);
     Ok(())
 }
 
+/// Removes the entry `dir/name` with its cookie and reverse rows. Every path that drops a
+/// name comes through here, which is what keeps the reverse index exact.
 pub(super) fn unlink_entry<R: KvRead + ?Sized>(
     txn: &mut Txn<'_, R>,
     fs: FsId,
@@ -249,6 +317,7 @@ pub(super) fn unlink_entry<R: KvRead + ?Sized>(
 ) {
     txn.delete(Table::Dirents, keys::dirent(fs, dir, name));
     txn.delete(Table::DirCookies, keys::dir_cookie(fs, dir, entry.cookie));
+    txn.delete(Table::Meta, keys::link_of(fs, entry.ino, dir, name));
 }
 
 /// One name of `inode` went away: lower its link count and delete it when none is left.
@@ -259,7 +328,7 @@ pub(super) fn drop_link<R: KvRead + ?Sized>(
     stamp: Stamp,
     fs: FsId,
     mut inode: Inode,
-) -> Inode {
+) -> Result<Inode, MetaError> {
     inode.nlink = if inode.kind == FileType::Dir {
         0
     } else {
@@ -267,9 +336,9 @@ pub(super) fn drop_link<R: KvRead + ?Sized>(
     };
     stamp.touch(&mut inode);
     if inode.nlink == 0 {
-        delete_inode(txn, fs, inode.id);
+        delete_inode(txn, fs, inode.id)?;
     } else {
         put_inode(txn, fs, &inode);
     }
-    inode
+    Ok(inode)
 }

@@ -4,10 +4,10 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bucketfs_meta_state::command::{ApplyResult, CreateMode, NewInode, RemoveKind};
-use bucketfs_meta_state::kv::{MemKv, Txn};
+use bucketfs_meta_state::kv::{MemKv, Table, Txn};
 use bucketfs_meta_state::types::{ClientId, FileType, FsId, Inode, InodeId, Timestamp};
 use bucketfs_meta_state::{Command, NsError, Proposal, Query, QueryReply, Reply, apply, query};
 
@@ -201,6 +201,84 @@ impl Harness {
                 return out;
             }
         }
+    }
+}
+
+impl Harness {
+    /// Links and Path of every inode in `fs` against what READDIR shows: each inode's
+    /// links are exactly the entries that name it, its path looks up back to it, and the
+    /// reverse index holds one row per entry (so no row outlived its entry).
+    pub fn check_link_index(&self, fs: FsId) -> Result<(), String> {
+        let mut expected: BTreeMap<InodeId, BTreeSet<(InodeId, String)>> = BTreeMap::new();
+        let mut dirs = vec![InodeId::ROOT];
+        let mut entries = 0;
+        while let Some(dir) = dirs.pop() {
+            for e in self.read_dir_all(fs, dir, 16) {
+                entries += 1;
+                if e.inode.kind == FileType::Dir {
+                    dirs.push(e.inode.id);
+                }
+                expected
+                    .entry(e.inode.id)
+                    .or_default()
+                    .insert((dir, e.name));
+            }
+        }
+        for (ino, names) in &expected {
+            let QueryReply::Links(links) = self
+                .query(Query::Links { fs, ino: *ino })
+                .map_err(|e| format!("Links of {ino:?}: {e:?}"))?
+            else {
+                panic!("Links answers with links");
+            };
+            let got: BTreeSet<(InodeId, String)> = links.iter().cloned().collect();
+            if got.len() != links.len() || &got != names {
+                return Err(format!("links of {ino:?}: {links:?}, entries: {names:?}"));
+            }
+            let path = match self.query(Query::Path { fs, ino: *ino }) {
+                Ok(QueryReply::Path(Some(p))) => p,
+                other => return Err(format!("Path of {ino:?}: {other:?}")),
+            };
+            // The path starts with the oldest link's name and resolves back to the inode.
+            let (first_parent, first_name) = &links[0];
+            if !path.ends_with(first_name.as_str()) {
+                return Err(format!(
+                    "{ino:?}: path {path:?} does not end in {first_name:?}"
+                ));
+            }
+            let mut at = InodeId::ROOT;
+            let mut parent = InodeId::ROOT;
+            for name in path.split('/') {
+                parent = at;
+                at = self
+                    .lookup(fs, at, name)
+                    .map_err(|e| format!("{ino:?}: path {path:?} at {name:?}: {e:?}"))?
+                    .id;
+            }
+            if at != *ino || parent != *first_parent {
+                return Err(format!("{ino:?}: path {path:?} leads to {at:?}"));
+            }
+        }
+        if self.query(Query::Path {
+            fs,
+            ino: InodeId::ROOT,
+        }) != Ok(QueryReply::Path(Some(String::new())))
+        {
+            return Err("the root's path is not empty".into());
+        }
+        // `LINK_OF` (0x13 in keys.rs, part of the persisted format), then the fs id.
+        let mut prefix = vec![0x13];
+        prefix.extend(fs.0.to_be_bytes());
+        let rows = self
+            .kv
+            .rows
+            .keys()
+            .filter(|(t, k)| *t == Table::Meta && k.starts_with(&prefix))
+            .count();
+        if rows != entries {
+            return Err(format!("{rows} link index rows for {entries} entries"));
+        }
+        Ok(())
     }
 }
 
