@@ -4,7 +4,9 @@
 
 mod admin;
 mod bench;
+mod bench_nfs;
 mod cluster_arg;
+mod nfs_cli;
 mod serve;
 
 use std::process::ExitCode;
@@ -30,6 +32,20 @@ enum Command {
     /// Benchmarks against a running deployment.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// List a directory over NFS (no kernel client needed).
+    Ls(nfs_cli::LsArgs),
+    /// Print files over NFS to standard output.
+    Cat(nfs_cli::CatArgs),
+    /// Copy files: remote to remote, or local:PATH to/from remote.
+    Cp(nfs_cli::CpArgs),
+    /// Upload a local file over NFS.
+    Put(nfs_cli::PutArgs),
+    /// Remove files (directories with -r) over NFS.
+    Rm(nfs_cli::RmArgs),
+    /// Make directories over NFS.
+    Mkdir(nfs_cli::MkdirArgs),
+    /// Show attributes over NFS: type, mode, owner, size, times, change.
+    Stat(nfs_cli::StatArgs),
 }
 
 #[derive(Subcommand)]
@@ -47,6 +63,8 @@ enum MetaCommand {
 enum BenchCommand {
     /// Drive creates, lookups, getattrs and renames against a metadata cluster.
     Meta(bench::BenchMetaArgs),
+    /// Small-file, stat and sequential I/O workloads against NFS v4.1 servers.
+    Nfs(bench_nfs::BenchNfsArgs),
 }
 
 /// Log filter when `BUCKETFS_LOG` is not set (an `EnvFilter` directive string).
@@ -88,6 +106,14 @@ fn main() -> ExitCode {
             Command::Meta(MetaCommand::Status(args)) => admin::status(args).await,
             Command::Meta(MetaCommand::Members(cmd)) => admin::members(cmd).await,
             Command::Bench(BenchCommand::Meta(args)) => bench::run(args).await,
+            Command::Bench(BenchCommand::Nfs(args)) => bench_nfs::run(args).await,
+            Command::Ls(args) => nfs_cli::ls(args).await,
+            Command::Cat(args) => nfs_cli::cat(args).await,
+            Command::Cp(args) => nfs_cli::cp(args).await,
+            Command::Put(args) => nfs_cli::put(args).await,
+            Command::Rm(args) => nfs_cli::rm(args).await,
+            Command::Mkdir(args) => nfs_cli::mkdir(args).await,
+            Command::Stat(args) => nfs_cli::stat(args).await,
         }
     });
     // Flushes the last spans; the export runs on the runtime, so before it is dropped.
