@@ -387,6 +387,24 @@ async fn whole_file_helpers() {
     let back = c.read_file("/pieces").await.unwrap();
     let want: Vec<u8> = (0..5u8).flat_map(|i| pattern(300_000, i)).collect();
     assert_eq!(back, want);
+    // The segment reader: offsets advance, a short last segment, then EOF.
+    let mut r = c.open_reader("/pieces").await.unwrap();
+    let mut got = Vec::new();
+    let mut segments = 0;
+    loop {
+        let seg = r.read_segment(400_000).await.unwrap();
+        if seg.is_empty() {
+            break;
+        }
+        assert!(seg.len() <= 400_000);
+        got.extend_from_slice(&seg);
+        segments += 1;
+        assert_eq!(r.offset(), got.len() as u64);
+    }
+    assert_eq!(segments, 4);
+    assert_eq!(got, want);
+    assert!(r.read_segment(10).await.unwrap().is_empty());
+    r.close().await.unwrap();
 }
 
 #[tokio::test]

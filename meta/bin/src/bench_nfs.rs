@@ -34,10 +34,13 @@ pub struct BenchNfsArgs {
     /// Export path for targets that do not name one.
     #[arg(long, default_value = "/")]
     export: String,
-    /// Files in the create and stat benchmarks.
+    /// Files in the create benchmark.
     #[arg(long, default_value_t = 1000)]
     count: u64,
-    /// Also stop the create and stat benchmarks after this many seconds.
+    /// GETATTRs in the stat benchmark (cycling over the created files).
+    #[arg(long, default_value_t = 10000)]
+    stat_ops: u64,
+    /// Also end the create and stat benchmarks after this many seconds each.
     #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
     /// Tasks issuing the small-file operations at once.
@@ -173,8 +176,13 @@ fn block_ok(base: &[u8], i: u64, data: &[u8]) -> bool {
 }
 
 pub async fn run(args: BenchNfsArgs) -> anyhow::Result<ExitCode> {
-    if args.count == 0 || args.concurrency == 0 || args.depth == 0 || args.size_mib == 0 {
-        bail!("--count, --concurrency, --depth and --size-mib must be at least 1");
+    if args.count == 0
+        || args.stat_ops == 0
+        || args.concurrency == 0
+        || args.depth == 0
+        || args.size_mib == 0
+    {
+        bail!("--count, --stat-ops, --concurrency, --depth and --size-mib must be at least 1");
     }
     let targets = args
         .target
@@ -228,10 +236,11 @@ async fn run_target(args: &BenchNfsArgs, t: &Target) -> anyhow::Result<Vec<Row>>
         .with_context(|| format!("creating /{dir_name} on {}", t.name()))?;
     if !args.json {
         println!(
-            "bucketfs bench nfs: {} ({}), {} files, concurrency {}, {} MiB file in {} KiB blocks, {} in flight",
+            "bucketfs bench nfs: {} ({}), {} files, {} GETATTRs, concurrency {}, {} MiB file in {} KiB blocks, {} in flight",
             t.name(),
             dir_name,
             args.count,
+            args.stat_ops,
             args.concurrency,
             args.size_mib,
             block_size / 1024,
@@ -246,17 +255,17 @@ async fn run_target(args: &BenchNfsArgs, t: &Target) -> anyhow::Result<Vec<Row>>
             info.lease.as_secs()
         );
     }
-    let deadline = args
+    let limit = args
         .duration
-        .map(|s| SystemClock.now() + Duration::from_secs_f64(s.max(0.0)));
+        .map(|secs| Duration::from_secs_f64(secs.clamp(0.0, 1e9)));
     let files: Arc<Vec<std::sync::Mutex<Option<FileHandle>>>> = Arc::new(
         (0..args.count)
             .map(|_| std::sync::Mutex::new(None))
             .collect(),
     );
     let mut rows = Vec::new();
-    rows.push(create_small(&client, &dir, args, deadline, &files).await);
-    rows.push(stat(&client, args, deadline, &files).await);
+    rows.push(create_small(&client, &dir, args, limit, &files).await);
+    rows.push(stat(&client, args, limit, &files).await);
     let base: Vec<u8> = {
         let e = Entropy::seeded(42);
         (0..block_size / 8)
@@ -291,12 +300,13 @@ async fn create_small(
     client: &Client,
     dir: &FileHandle,
     args: &BenchNfsArgs,
-    deadline: Option<Instant>,
+    limit: Option<Duration>,
     files: &Arc<Vec<std::sync::Mutex<Option<FileHandle>>>>,
 ) -> Row {
     let clock = SystemClock;
     let next = Arc::new(AtomicU64::new(0));
     let started = clock.now();
+    let deadline = limit.map(|l| started + l);
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency.min(args.count) {
         let (client, dir, files, next) = (
@@ -351,7 +361,7 @@ async fn create_small(
 async fn stat(
     client: &Client,
     args: &BenchNfsArgs,
-    deadline: Option<Instant>,
+    limit: Option<Duration>,
     files: &Arc<Vec<std::sync::Mutex<Option<FileHandle>>>>,
 ) -> Row {
     let existing: Arc<Vec<FileHandle>> = Arc::new(
@@ -368,10 +378,11 @@ async fn stat(
     let clock = SystemClock;
     let next = Arc::new(AtomicU64::new(0));
     let started = clock.now();
+    let deadline = limit.map(|l| started + l);
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..args.concurrency.min(args.count) {
+    for _ in 0..args.concurrency.min(args.stat_ops) {
         let (client, existing, next) = (client.clone(), Arc::clone(&existing), Arc::clone(&next));
-        let count = args.count;
+        let count = args.stat_ops;
         workers.spawn(async move {
             let mut row = Row::new("stat", "stat");
             loop {

@@ -226,6 +226,8 @@ async fn bench_nfs_runs_and_compares() {
         .args([
             "--count",
             "40",
+            "--stat-ops",
+            "100",
             "--concurrency",
             "4",
             "--size-mib",
@@ -264,12 +266,22 @@ async fn bench_nfs_runs_and_compares() {
         stdout.contains("\"benchmark\":\"create_4k\",\"label\":\"create 4k\",\"unit\":\"ops/s\"")
     );
     assert!(stdout.contains("\"ops\":40,"), "{stdout}");
+    assert!(stdout.contains("\"ops\":100,"), "{stdout}");
     assert!(stdout.contains("\"bytes\":3145728"), "{stdout}");
 
     // The human table, and the directory is cleaned up afterwards.
     let out = Command::new(BIN)
         .args(["bench", "nfs", "--target", &a.to_string()])
-        .args(["--count", "20", "--concurrency", "2", "--size-mib", "2"])
+        .args([
+            "--count",
+            "20",
+            "--stat-ops",
+            "50",
+            "--concurrency",
+            "2",
+            "--size-mib",
+            "2",
+        ])
         .output()
         .unwrap();
     let table = ok(&out);
