@@ -669,13 +669,16 @@ fn print_ratios(args: &BenchNfsArgs, targets: &[Target], all: &[Vec<Row>]) {
         }
         return;
     }
-    println!("throughput, and ratio to {}:", targets[0].name());
+    println!(
+        "throughput, and ratio to the first target ({}):",
+        targets[0].name()
+    );
     let mut header = format!("{:<12}", "benchmark");
     for t in targets {
         header.push_str(&format!(" {:>24}", t.name()));
     }
-    for t in &targets[1..] {
-        header.push_str(&format!(" {:>10}", format!("ratio {}", short(&t.name()))));
+    for i in 2..=targets.len() {
+        header.push_str(&format!(" {:>10}", format!("#{i}/#1")));
     }
     println!("{header}");
     for (i, b) in base.iter().enumerate() {
@@ -690,10 +693,6 @@ fn print_ratios(args: &BenchNfsArgs, targets: &[Target], all: &[Vec<Row>]) {
         }
         println!("{line}");
     }
-}
-
-fn short(name: &str) -> &str {
-    name.rsplit(':').next().unwrap_or(name)
 }
 
 fn json_num(v: f64) -> String {
