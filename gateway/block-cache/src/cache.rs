@@ -445,6 +445,12 @@ impl<D: LocalDisk> BlockCache<D> {
         self.remove_file(inner, &format::clean_name(key));
     }
 
+    /// Whether the clean block `key` is cached (not verified, not counted as a hit or miss):
+    /// for deciding whether to fetch ahead.
+    pub fn contains_clean(&self, key: &BlockKey) -> bool {
+        self.lock().clean.contains_key(key)
+    }
+
     /// The clean block `key`, verified, or `None`. A block that fails verification or cannot be
     /// read is dropped and reported as a miss.
     pub fn get(&self, key: &BlockKey) -> Option<Bytes> {

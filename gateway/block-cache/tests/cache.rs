@@ -67,6 +67,10 @@ fn hit_and_miss_by_change_counter<D: LocalDisk>(disk: D) {
         (s.hits, s.misses, s.clean_blocks, s.clean_bytes),
         (1, 5, 1, B)
     );
+    // contains_clean answers from the index without counting a hit or a miss.
+    assert!(cache.contains_clean(&key(5, 3, 0)));
+    assert!(!cache.contains_clean(&key(5, 4, 0)));
+    assert_eq!((cache.stats().hits, cache.stats().misses), (1, 5));
 
     // Replacing a block keeps one copy and serves the new bytes.
     let data2 = pattern(2, BS as usize);

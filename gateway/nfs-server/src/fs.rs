@@ -94,6 +94,17 @@ pub struct Created {
     pub existed: bool,
 }
 
+/// Capacity as `statfs(2)` reports it (NFS `space_*` and `files_*` attributes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FsStats {
+    pub space_total: u64,
+    pub space_free: u64,
+    pub space_avail: u64,
+    pub files_total: u64,
+    pub files_free: u64,
+    pub files_avail: u64,
+}
+
 /// The stability a WRITE reached (NFS `stable_how4`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stability {
@@ -138,6 +149,8 @@ pub trait FileSystem: Send + Sync + 'static {
     fn root(&self) -> Vec<u8>;
     /// The fsid reported for every object (one export = one file system).
     fn fsid(&self) -> (u64, u64);
+    /// Capacity and usage of the file system.
+    fn statfs(&self) -> impl Future<Output = FsResult<FsStats>> + Send;
     fn getattr(&self, fh: &[u8]) -> impl Future<Output = FsResult<FileAttrs>> + Send;
     /// The child `name` of directory `dir` (NOTDIR if `dir` is not a directory).
     fn lookup(&self, dir: &[u8], name: &str) -> impl Future<Output = FsResult<Vec<u8>>> + Send;
@@ -437,6 +450,24 @@ impl FileSystem for MemFs {
 
     fn fsid(&self) -> (u64, u64) {
         (0x6275_636b, 1)
+    }
+
+    async fn statfs(&self) -> FsResult<FsStats> {
+        // Memory has no fixed size; report what is used against a nominal 1 GiB.
+        let inner = self.lock();
+        let used: u64 = inner.nodes.values().map(|n| n.attrs.space_used).sum();
+        let total = 1u64 << 30;
+        let files = 1u64 << 20;
+        let free = total.saturating_sub(used);
+        let files_free = files.saturating_sub(inner.nodes.len() as u64);
+        Ok(FsStats {
+            space_total: total,
+            space_free: free,
+            space_avail: free,
+            files_total: files,
+            files_free,
+            files_avail: files_free,
+        })
     }
 
     async fn getattr(&self, fh: &[u8]) -> FsResult<FileAttrs> {

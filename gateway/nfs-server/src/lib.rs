@@ -18,8 +18,8 @@ pub mod state;
 
 pub use conn::serve;
 pub use fs::{
-    AttrUpdate, CreateHow, Created, DirEntryInfo, DirPage, FileAttrs, FileSystem, FsResult, MemFs,
-    NewAttrs, NewNode, Stability, TimeUpdate,
+    AttrUpdate, CreateHow, Created, DirEntryInfo, DirPage, FileAttrs, FileSystem, FsResult,
+    FsStats, MemFs, NewAttrs, NewNode, Stability, TimeUpdate,
 };
 pub use open::{MemOpenStore, OpenStore};
 pub use server::{NfsServer, ServerConfig, supported_attrs};

@@ -26,7 +26,8 @@ use bucketfs_runtime::Clock;
 use tracing::{Instrument, debug, field};
 
 use crate::fs::{
-    AttrUpdate, CreateHow as FsHow, FileAttrs, FileSystem, NewAttrs, NewNode, Stability, TimeUpdate,
+    AttrUpdate, CreateHow as FsHow, FileAttrs, FileSystem, FsStats, NewAttrs, NewNode, Stability,
+    TimeUpdate,
 };
 use crate::open::OpenStore;
 use crate::state::{
@@ -61,6 +62,16 @@ impl Default for ServerConfig {
         }
     }
 }
+
+/// The attributes statfs(2) asks for; fetched from the file system only when requested.
+const STATFS_ATTRS: [u32; 6] = [
+    FATTR4_FILES_AVAIL,
+    FATTR4_FILES_FREE,
+    FATTR4_FILES_TOTAL,
+    FATTR4_SPACE_AVAIL,
+    FATTR4_SPACE_FREE,
+    FATTR4_SPACE_TOTAL,
+];
 
 /// The uid/gid AUTH_NONE callers act as.
 const NOBODY: u32 = 65534;
@@ -160,6 +171,9 @@ pub fn supported_attrs() -> Bitmap {
         FATTR4_CHOWN_RESTRICTED,
         FATTR4_FILEHANDLE,
         FATTR4_FILEID,
+        FATTR4_FILES_AVAIL,
+        FATTR4_FILES_FREE,
+        FATTR4_FILES_TOTAL,
         FATTR4_HOMOGENEOUS,
         FATTR4_MAXFILESIZE,
         FATTR4_MAXLINK,
@@ -172,11 +186,18 @@ pub fn supported_attrs() -> Bitmap {
         FATTR4_OWNER,
         FATTR4_OWNER_GROUP,
         FATTR4_RAWDEV,
+        FATTR4_SPACE_AVAIL,
+        FATTR4_SPACE_FREE,
+        FATTR4_SPACE_TOTAL,
         FATTR4_SPACE_USED,
         FATTR4_TIME_ACCESS,
+        // Write-only, but the client only sends what it sees listed here: without them
+        // utimes(2) silently sets nothing.
+        FATTR4_TIME_ACCESS_SET,
         FATTR4_TIME_DELTA,
         FATTR4_TIME_METADATA,
         FATTR4_TIME_MODIFY,
+        FATTR4_TIME_MODIFY_SET,
         FATTR4_MOUNTED_ON_FILEID,
         FATTR4_FS_LAYOUT_TYPES,
         FATTR4_SUPPATTR_EXCLCREAT,
@@ -521,11 +542,34 @@ impl<F: FileSystem> NfsServer<F> {
     async fn getattr(&self, ctx: &Ctx<'_>, requested: &Bitmap) -> Result<Fattr, NfsStatus> {
         let fh = ctx.current()?;
         let attrs = self.fs.getattr(fh).await?;
-        Ok(self.encode_attrs(requested, fh, &attrs))
+        let mut fattr = self.encode_attrs(requested, fh, &attrs);
+        if STATFS_ATTRS.iter().any(|&a| requested.contains(a)) {
+            let stats = self.fs.statfs().await?;
+            fattr = self.encode_with_stats(requested, fh, &attrs, Some(stats));
+        }
+        Ok(fattr)
     }
 
     fn encode_attrs(&self, requested: &Bitmap, fh: &[u8], a: &FileAttrs) -> Fattr {
+        self.encode_with_stats(requested, fh, a, None)
+    }
+
+    fn encode_with_stats(
+        &self,
+        requested: &Bitmap,
+        fh: &[u8],
+        a: &FileAttrs,
+        stats: Option<FsStats>,
+    ) -> Fattr {
         let mut enc = AttrEncoder::new(requested);
+        if let Some(st) = stats {
+            enc.push(Attr::FilesAvail(st.files_avail));
+            enc.push(Attr::FilesFree(st.files_free));
+            enc.push(Attr::FilesTotal(st.files_total));
+            enc.push(Attr::SpaceAvail(st.space_avail));
+            enc.push(Attr::SpaceFree(st.space_free));
+            enc.push(Attr::SpaceTotal(st.space_total));
+        }
         let (major, minor) = self.fs.fsid();
         let lease = u32::try_from(self.config.lease.as_secs()).unwrap_or(u32::MAX);
         enc.push(Attr::SupportedAttrs(supported_attrs()));
@@ -597,7 +641,11 @@ impl<F: FileSystem> NfsServer<F> {
         outcome: NfsStatus,
     ) -> Result<(), NfsStatus> {
         let fh = ctx.current()?;
-        if given.mask.contains(FATTR4_RDATTR_ERROR) {
+        // rdattr_error and the write-only *_set attributes have no value to compare.
+        if given.mask.contains(FATTR4_RDATTR_ERROR)
+            || given.mask.contains(FATTR4_TIME_ACCESS_SET)
+            || given.mask.contains(FATTR4_TIME_MODIFY_SET)
+        {
             return Err(NfsStatus::Inval);
         }
         if !given.mask.difference(&supported_attrs()).is_empty() {

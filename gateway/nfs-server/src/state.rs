@@ -411,6 +411,14 @@ impl SessionTable {
         ids
     }
 
+    /// Puts a client back on the renewal list (its renewal could not be sent).
+    pub fn note_renewal(&self, clientid: u64) {
+        let mut inner = self.lock();
+        if inner.clients.contains_key(&clientid) {
+            inner.renewed.insert(clientid);
+        }
+    }
+
     /// Drops clients idle here for longer than `idle`, with their sessions; returns them.
     /// This only frees gateway memory: their records and state live in the registry.
     pub fn expire(&self, now: Instant, idle: Duration) -> Vec<u64> {

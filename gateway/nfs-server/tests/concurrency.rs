@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use bucketfs_nfs_server::{
-    AttrUpdate, CreateHow, Created, DirPage, FileAttrs, FileSystem, FsResult, MemFs, NewAttrs,
-    NewNode, ServerConfig, Stability,
+    AttrUpdate, CreateHow, Created, DirPage, FileAttrs, FileSystem, FsResult, FsStats, MemFs,
+    NewAttrs, NewNode, ServerConfig, Stability,
 };
 use bucketfs_nfs_wire::encode_record;
 use bucketfs_nfs_wire::nfs::ops::*;
@@ -24,6 +24,9 @@ impl FileSystem for GatedFs {
     }
     fn fsid(&self) -> (u64, u64) {
         self.0.fsid()
+    }
+    async fn statfs(&self) -> FsResult<FsStats> {
+        self.0.statfs().await
     }
     async fn getattr(&self, fh: &[u8]) -> FsResult<FileAttrs> {
         self.0.getattr(fh).await

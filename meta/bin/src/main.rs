@@ -6,6 +6,7 @@ mod admin;
 mod bench;
 mod bench_nfs;
 mod cluster_arg;
+mod gateway;
 mod nfs_cli;
 mod serve;
 
@@ -29,6 +30,9 @@ enum Command {
     /// The metadata cluster: run a node, inspect it, change its membership.
     #[command(subcommand)]
     Meta(MetaCommand),
+    /// NFS gateways: serve a bucket over NFS v4.1.
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
     /// Benchmarks against a running deployment.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -46,6 +50,12 @@ enum Command {
     Mkdir(nfs_cli::MkdirArgs),
     /// Show attributes over NFS: type, mode, owner, size, times, change.
     Stat(nfs_cli::StatArgs),
+}
+
+#[derive(Subcommand)]
+enum GatewayCommand {
+    /// Run one NFS v4.1 gateway in the foreground.
+    Serve(gateway::GatewayArgs),
 }
 
 #[derive(Subcommand)]
@@ -85,6 +95,7 @@ fn main() -> ExitCode {
     // Only a node exports spans; the short-lived admin commands just log.
     let (service, otlp_endpoint) = match &cli.command {
         Command::Meta(MetaCommand::Serve(args)) => ("bucketfs-meta", args.otlp_endpoint()),
+        Command::Gateway(GatewayCommand::Serve(args)) => ("bucketfs-gateway", args.otlp_endpoint()),
         _ => ("bucketfs", None),
     };
     let filter = std::env::var("BUCKETFS_LOG").unwrap_or_else(|_| DEFAULT_LOG_FILTER.to_owned());
@@ -103,6 +114,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Meta(MetaCommand::Serve(args)) => serve::run(args).await,
+            Command::Gateway(GatewayCommand::Serve(args)) => gateway::run(args).await,
             Command::Meta(MetaCommand::Status(args)) => admin::status(args).await,
             Command::Meta(MetaCommand::Members(cmd)) => admin::members(cmd).await,
             Command::Bench(BenchCommand::Meta(args)) => bench::run(args).await,

@@ -126,22 +126,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     // Bound (and the recorder installed) before the node starts, so that no metric of its
     // start-up is lost and a port conflict is reported before anything else happens.
-    let metrics = match &args.metrics_listen {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?;
-            let handle = bucketfs_telemetry::install_prometheus()
-                .context("installing the metrics recorder")?;
-            tracing::info!(addr = %addr, "serving metrics at /metrics");
-            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-            let task = tokio::spawn(bucketfs_telemetry::serve_metrics(listener, handle, async {
-                let _ = stop_rx.await;
-            }));
-            Some((stop_tx, task))
-        }
-        None => None,
-    };
+    let metrics = start_metrics(args.metrics_listen.as_deref()).await?;
 
     let node = MetaNode::start(
         config,
@@ -176,14 +161,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let _ = stop_tx.send(());
     let served = server.await;
     node.shutdown().await;
-    if let Some((stop_tx, task)) = metrics {
-        let _ = stop_tx.send(());
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "the metrics endpoint failed"),
-            Err(e) => tracing::warn!(error = %e, "the metrics endpoint task failed"),
-        }
-    }
+    stop_metrics(metrics).await;
     match served {
         Ok(Ok(())) => Ok(ExitCode::SUCCESS),
         Ok(Err(e)) => Err(e).context("serving"),
@@ -191,7 +169,42 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn shutdown_signal() {
+/// A running `/metrics` endpoint.
+pub struct MetricsEndpoint {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Installs the Prometheus recorder and serves `/metrics` on `addr`, if one is given.
+pub async fn start_metrics(addr: Option<&str>) -> anyhow::Result<Option<MetricsEndpoint>> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?;
+    let handle =
+        bucketfs_telemetry::install_prometheus().context("installing the metrics recorder")?;
+    tracing::info!(addr = %addr, "serving metrics at /metrics");
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(bucketfs_telemetry::serve_metrics(listener, handle, async {
+        let _ = stop_rx.await;
+    }));
+    Ok(Some(MetricsEndpoint { stop, task }))
+}
+
+pub async fn stop_metrics(metrics: Option<MetricsEndpoint>) {
+    if let Some(MetricsEndpoint { stop, task }) = metrics {
+        let _ = stop.send(());
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the metrics endpoint failed"),
+            Err(e) => tracing::warn!(error = %e, "the metrics endpoint task failed"),
+        }
+    }
+}
+
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -129,6 +129,11 @@ pub enum Command {
         /// read at change `c` sends `Some(c)`, so a concurrent change through another
         /// gateway is not silently overwritten.
         expect_change: Option<u64>,
+        /// The bytes changed (a flush, a truncation). `false` for a new version with the same
+        /// bytes (new POSIX metadata in S3, a move to another key): then `size` must be the
+        /// current one and neither `change` nor `ctime` moves, because to a file system user
+        /// nothing changed.
+        data_changed: bool,
     },
     /// EXCHANGE_ID: create or confirm an NFSv4 client record. Replies
     /// [`Reply::Exchanged`].

@@ -243,6 +243,7 @@ fn setattr_guard_times_and_sync_state() {
             mtime: at,
             object: object.clone(),
             expect_change: None,
+            data_changed: true,
         })
         .unwrap()
     else {
@@ -423,6 +424,7 @@ fn commit(
             etag: format!("e{size}"),
         },
         expect_change: expect,
+        data_changed: true,
     })
 }
 
@@ -495,6 +497,54 @@ fn commit_object_with_a_change_guard() {
         commit(&mut h, fs, InodeId(999), 1, Some(0)),
         Err(NsError::Stale)
     );
+}
+
+#[test]
+fn commit_object_with_the_same_bytes_moves_neither_change_nor_ctime() {
+    let mut h = Harness::new();
+    let fs = h.mkfs("main");
+    let f = mk(&mut h, fs, InodeId::ROOT, "f", NewInode::File);
+    commit(&mut h, fs, f, 10, None).unwrap();
+    // chmod marks the file dirty (its object's metadata is now old) and moves ctime.
+    setattr(
+        &mut h,
+        fs,
+        f,
+        SetAttrs {
+            mode: Some(0o600),
+            ..SetAttrs::default()
+        },
+        None,
+    )
+    .unwrap();
+    let before = h.getattr(fs, f).unwrap();
+    assert!(matches!(before.sync, SyncState::Dirty { .. }));
+    // The gateway exports the same bytes with the new metadata: a new version, a new link.
+    let relink = |h: &mut Harness, size: u64| {
+        h.run(Command::CommitObject {
+            fs,
+            ino: f,
+            size,
+            mtime: before.mtime,
+            object: ObjectLink {
+                key: "f".into(),
+                version_id: Some("v2".into()),
+                etag: "e2".into(),
+            },
+            expect_change: Some(before.change),
+            data_changed: false,
+        })
+    };
+    let Reply::Inode(after) = relink(&mut h, 10).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (after.change, after.ctime, after.sync.clone()),
+        (before.change, before.ctime, SyncState::Clean)
+    );
+    assert_eq!(after.object.unwrap().version_id.as_deref(), Some("v2"));
+    // Such a commit cannot change the size.
+    assert!(matches!(relink(&mut h, 11), Err(NsError::Invalid(_))));
 }
 
 fn rename(h: &mut Harness, fs: FsId, sp: InodeId, sn: &str, dp: InodeId, dn: &str) -> Reply {

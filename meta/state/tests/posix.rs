@@ -260,6 +260,7 @@ fn step(h: &mut Harness, words: &[&str]) -> Result<String, NsError> {
                     etag: "etag".into(),
                 },
                 expect_change: None,
+                data_changed: true,
             })?;
             Ok("ok".into())
         }

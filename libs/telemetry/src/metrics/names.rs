@@ -23,12 +23,55 @@ pub const META_RAFT_IS_LEADER: &str = "bucketfs_meta_raft_is_leader";
 /// configuration).
 pub const META_RAFT_MEMBERSHIP_VOTERS: &str = "bucketfs_meta_raft_membership_voters";
 
+/// Counter: NFS operations a gateway executed. Labels: [`OP`], [`STATUS`].
+pub const GATEWAY_NFS_OPS_TOTAL: &str = "bucketfs_gateway_nfs_ops_total";
+/// Histogram: time a gateway spent executing one NFS operation. Label: [`OP`].
+pub const GATEWAY_NFS_OP_SECONDS: &str = "bucketfs_gateway_nfs_op_seconds";
+/// Counter: COMPOUND requests a gateway answered (replays from the slot cache included).
+pub const GATEWAY_NFS_COMPOUNDS_TOTAL: &str = "bucketfs_gateway_nfs_compounds_total";
+/// Counter: file bytes clients wrote (WRITE payloads).
+pub const GATEWAY_NFS_BYTES_WRITTEN_TOTAL: &str = "bucketfs_gateway_nfs_bytes_written_total";
+/// Counter: file bytes clients read (READ payloads).
+pub const GATEWAY_NFS_BYTES_READ_TOTAL: &str = "bucketfs_gateway_nfs_bytes_read_total";
+/// Counter: S3 requests a gateway made. Labels: [`S3_OP`], [`OUTCOME`].
+pub const GATEWAY_S3_REQUESTS_TOTAL: &str = "bucketfs_gateway_s3_requests_total";
+/// Histogram: S3 request latency. Label: [`S3_OP`].
+pub const GATEWAY_S3_REQUEST_SECONDS: &str = "bucketfs_gateway_s3_request_seconds";
+/// Counter: bytes uploaded to S3 (PUT and UploadPart bodies).
+pub const GATEWAY_S3_BYTES_OUT_TOTAL: &str = "bucketfs_gateway_s3_bytes_out_total";
+/// Counter: bytes downloaded from S3.
+pub const GATEWAY_S3_BYTES_IN_TOTAL: &str = "bucketfs_gateway_s3_bytes_in_total";
+/// Counter: block reads served from the local cache.
+pub const GATEWAY_CACHE_HITS_TOTAL: &str = "bucketfs_gateway_cache_hits_total";
+/// Counter: block reads that had to go to S3.
+pub const GATEWAY_CACHE_MISSES_TOTAL: &str = "bucketfs_gateway_cache_misses_total";
+/// Gauge: bytes of uncommitted writes held in the local cache.
+pub const GATEWAY_DIRTY_BYTES: &str = "bucketfs_gateway_dirty_bytes";
+/// Histogram: time to make one file's writes durable (upload, then commit in meta).
+pub const GATEWAY_FLUSH_SECONDS: &str = "bucketfs_gateway_flush_seconds";
+/// Counter: S3 side effects of namespace changes that failed after retries (a directory
+/// marker, a symlink object, a delete or a move); the namespace change itself stands.
+/// Label: [`WHAT`].
+pub const GATEWAY_EXPORT_FAILURES_TOTAL: &str = "bucketfs_gateway_export_failures_total";
+/// Counter: batched lease renewals sent to meta, and clients they renewed.
+pub const GATEWAY_LEASE_RENEWALS_TOTAL: &str = "bucketfs_gateway_lease_renewals_total";
+pub const GATEWAY_LEASES_RENEWED_TOTAL: &str = "bucketfs_gateway_leases_renewed_total";
+
 /// Label: the RPC's method name as in the .proto (`Write`, `AppendEntries`, ...).
 pub const RPC: &str = "rpc";
 /// Label: how a request ended; one of the [`outcome`] values.
 pub const OUTCOME: &str = "outcome";
 /// Label: the kind of a namespace command (`create`, `rename`, ...).
 pub const COMMAND: &str = "command";
+
+/// Label: an NFS operation (`GETATTR`, `WRITE`, ...).
+pub const OP: &str = "op";
+/// Label: an NFS status (`NFS4_OK`, `NFS4ERR_NOENT`, ...).
+pub const STATUS: &str = "status";
+/// Label: an S3 operation (`put`, `get_range`, ...).
+pub const S3_OP: &str = "s3_op";
+/// Label: which kind of S3 side effect (`marker`, `symlink`, `delete`, `move`, `metadata`).
+pub const WHAT: &str = "what";
 
 /// Values of the [`OUTCOME`] label.
 pub mod outcome {

@@ -150,6 +150,7 @@ fn execute<R: KvRead + ?Sized>(
             mtime,
             object,
             expect_change,
+            data_changed,
         } => namespace::commit_object(
             txn,
             stamp,
@@ -160,6 +161,7 @@ fn execute<R: KvRead + ?Sized>(
                 mtime: *mtime,
                 object,
                 expect_change: *expect_change,
+                data_changed: *data_changed,
             },
         ),
         Command::ExchangeClient { owner, lease } => clients::exchange(txn, stamp, owner, *lease),

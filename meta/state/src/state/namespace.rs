@@ -285,6 +285,7 @@ pub(super) struct CommitArgs<'a> {
     pub mtime: Timestamp,
     pub object: &'a ObjectLink,
     pub expect_change: Option<u64>,
+    pub data_changed: bool,
 }
 
 /// Checks: the handle, then the kind, then the change guard. The guard comes last so that
@@ -313,11 +314,19 @@ pub(super) fn commit_object<R: KvRead + ?Sized>(
         }
         .into());
     }
+    if !args.data_changed && args.size != inode.size {
+        return Err(NsError::Invalid(
+            "an object version with the same bytes cannot change the size".into(),
+        )
+        .into());
+    }
     inode.size = args.size;
     inode.mtime = args.mtime;
     inode.object = Some(args.object.clone());
     inode.sync = SyncState::Clean;
-    stamp.touch(&mut inode);
+    if args.data_changed {
+        stamp.touch(&mut inode);
+    }
     rows::put_inode(txn, args.fs, &inode);
     Ok(Reply::Inode(inode))
 }
