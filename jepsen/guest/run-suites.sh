@@ -13,7 +13,8 @@
 #   summary.txt              the per-suite lines and the closing line
 #
 # Knobs (environment):
-#   SUITES="smoke fsx pjdfstest"   which suites, in this order
+#   SUITES="smoke fsx pjdfstest"   which suites, in this order; add "two-clients" for the
+#                                  two-guest lock/coherence test (two-clients.sh)
 #   HARNESS_OUT                    guest artifacts (default /var/cache/bucketfs/guest)
 #   GUEST_TOOLS=<path>             a prebuilt guest-tools binary (default: cargo build it)
 #   CARGO_TARGET_DIR               where that build goes (default /var/cache/bucketfs/target)
@@ -87,6 +88,16 @@ for suite in $SUITES; do
     fsx)       run_suite fsx fsx.sh "$TOOLS/fsx" "FSX_SEEDS=${FSX_SEEDS:-1,2} FSX_OPS=${FSX_OPS:-5000}" ;;
     pjdfstest) run_suite pjdfstest pjdfstest.sh "$TOOLS/pjdfstest" \
                  "PJD_ALLOWED_FAILURES=$PJD_ALLOWED_FAILURES${PJD_PATTERNS:+ PJD_PATTERNS=$PJD_PATTERNS}" ;;
+    two-clients)
+      echo "---- two-clients"; s=$(date +%s)
+      if GUEST_TOOLS=$GUEST_TOOLS HARNESS_OUT=$HARNESS_OUT "$HERE/two-clients.sh" "$PORT" "$EXPORT" \
+           > "$RUNS/two-clients.log" 2>&1; then
+        line="PASS two-clients ($(( $(date +%s) - s ))s)"; pass=$((pass + 1))
+      else
+        line="FAIL two-clients ($(( $(date +%s) - s ))s)"; fail=$((fail + 1))
+      fi
+      grep -aE '^(PASS|FAIL|two-clients)' "$RUNS/two-clients.log"
+      echo "$line" | tee -a "$RUNS/summary.txt" ;;
     *) echo "run-suites: unknown suite $suite" >&2; fail=$((fail + 1)) ;;
   esac
 done

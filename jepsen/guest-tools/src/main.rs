@@ -6,7 +6,10 @@
 //! guest-tools locks FILE    POSIX byte-range locks between two processes; prints PASS/FAIL lines
 //! guest-tools excl PATH     open(O_CREAT|O_EXCL): exit 0 if created, 17 if EEXIST, 1 otherwise
 //! guest-tools rename OLD NEW   rename(2) as is (busybox mv moves a directory *into* NEW)
-//! guest-tools hold FILE START LEN   (the child half of `locks`)
+//! guest-tools trylock FILE START LEN   one F_SETLK write lock: exit 0 if granted (then
+//!                           released), 11 if EAGAIN/EACCES, 1 on another error
+//! guest-tools hold FILE START LEN   lock, print "locked", close the fd on a line from stdin
+//!                           (the child half of `locks`; also used across two guests)
 //! ```
 //!
 //! `locks` starts a child (this program, `hold`) that takes a write lock on bytes 0..100 of
@@ -52,12 +55,19 @@ fn main() -> ExitCode {
             (Ok(start), Ok(len)) => hold(file, start, len),
             _ => usage(),
         },
+        ["trylock", file, start, len] => match (start.parse(), len.parse()) {
+            (Ok(start), Ok(len)) => trylock(file, start, len),
+            _ => usage(),
+        },
         _ => usage(),
     }
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: guest-tools locks FILE | excl PATH | rename OLD NEW | hold FILE START LEN");
+    eprintln!(
+        "usage: guest-tools locks FILE | excl PATH | rename OLD NEW | trylock FILE START LEN \
+         | hold FILE START LEN"
+    );
     ExitCode::from(2)
 }
 
@@ -111,6 +121,27 @@ fn hold(path: &str, start: i64, len: i64) -> ExitCode {
         line.clear();
     }
     ExitCode::SUCCESS
+}
+
+fn trylock(path: &str, start: i64, len: i64) -> ExitCode {
+    let file = match open_rw(path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("open {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match setlk(&file, libc::F_WRLCK, start, len) {
+        Ok(()) => {
+            let _ = setlk(&file, libc::F_UNLCK, start, len);
+            ExitCode::SUCCESS
+        }
+        Err(Errno::EAGAIN | Errno::EACCES) => ExitCode::from(11),
+        Err(e) => {
+            eprintln!("F_SETLK {start}+{len}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 struct Holder {

@@ -135,11 +135,13 @@ t_utimes() {
   expect_eq "$(stat -c %X "$K/times")" "$(date -d '2002-03-04 05:06:07' +%s)" atime &&
   touch -d '1999-12-31 23:59:59' "$K/dir/nested"
 }
-t_mtime_moves() {   # a write moves mtime forward (the client's cache validation relies on it)
-  printf 'a\n' > "$D/mt" && touch -d '2001-01-01 00:00:00' "$D/mt" && drop_caches &&
-  printf 'b\n' >> "$D/mt" && drop_caches &&
-  m=$(stat -c %Y "$D/mt") && [ "$m" -gt "$(date -d '2001-01-01 00:00:00' +%s)" ] ||
-    fail_if "mtime after a write is $m ($(stat -c %y "$D/mt")), still the 2001 value"
+t_mtime_moves() {   # a write moves mtime and ctime, a chmod moves ctime (caches and tools rely on it)
+  printf 'a\n' > "$D/mt" && drop_caches && set -- $(stat -c '%Y %Z' "$D/mt") && m0=$1 c0=$2 &&
+  sleep 1.1 && printf 'b\n' >> "$D/mt" && drop_caches && set -- $(stat -c '%Y %Z' "$D/mt") &&
+  { [ "$1" -gt "$m0" ] || fail_if "mtime $m0 -> $1 after a write 1.1 s later"; } &&
+  { [ "$2" -gt "$c0" ] || fail_if "ctime $c0 -> $2 after a write 1.1 s later"; } &&
+  c1=$2 && sleep 1.1 && chmod 600 "$D/mt" && drop_caches && c2=$(stat -c %Z "$D/mt") &&
+  { [ "$c2" -gt "$c1" ] || fail_if "ctime $c1 -> $c2 after a chmod 1.1 s later"; }
 }
 t_persist_after_remount() {   # chmod/chown/utimes/sizes as the server holds them
   remount || return 1
