@@ -12,6 +12,7 @@
 
 pub mod conn;
 pub mod fs;
+mod observe;
 pub mod open;
 pub mod server;
 pub mod state;

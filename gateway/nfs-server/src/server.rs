@@ -349,6 +349,7 @@ impl<F: FileSystem> NfsServer<F> {
         };
         for (i, op) in ops.iter().enumerate() {
             let opcode = op.opcode();
+            let started = self.clock.now();
             let result = match op {
                 NfsArgOp::Sequence(a) if i == 0 => match self.sessions.sequence(
                     a,
@@ -360,6 +361,7 @@ impl<F: FileSystem> NfsServer<F> {
                 ) {
                     Ok(SequenceOutcome::Replay(body)) => {
                         debug!("replaying cached reply");
+                        crate::observe::compound_done();
                         return body;
                     }
                     Ok(SequenceOutcome::Execute { res, clientid }) => {
@@ -382,6 +384,7 @@ impl<F: FileSystem> NfsServer<F> {
                 _ => self.execute(op, &mut ctx).await,
             };
             let ok = result.status().is_ok();
+            crate::observe::op_done(opcode, result.status(), self.clock.now() - started);
             results.push(result);
             if !ok {
                 completed = false;
@@ -400,6 +403,7 @@ impl<F: FileSystem> NfsServer<F> {
                 .complete(&session, slot, cachethis.then(|| body.clone()));
         }
         debug!(status = ?res.status, "compound done");
+        crate::observe::compound_done();
         body
     }
 
@@ -801,7 +805,17 @@ impl<F: FileSystem> NfsServer<F> {
                 };
                 (current, cinfo, Bitmap::new(), false)
             }
-            _ => return Err(NfsStatus::NotSupp),
+            // No grace period is ever in force: client state lives in the registry and
+            // survives any one server, so there is nothing to reclaim (RFC 8881 §8.4.2.1).
+            // A client answered NO_GRACE opens its files anew, which is what it needs after
+            // its lease was dropped; NOTSUPP would make it give up on them.
+            OpenClaim::Previous(_) | OpenClaim::DelegatePrev(_) | OpenClaim::DelegPrevFh => {
+                return Err(NfsStatus::NoGrace);
+            }
+            // No delegations are ever granted, so none can be claimed.
+            OpenClaim::DelegateCur { .. } | OpenClaim::DelegCurFh(_) => {
+                return Err(NfsStatus::BadStateId);
+            }
         };
         let attrs = self.fs.getattr(&fh).await?;
         match attrs.ftype {

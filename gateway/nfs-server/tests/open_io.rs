@@ -284,7 +284,7 @@ async fn create_modes() {
             .unwrap_err(),
         NfsStatus::NoEnt
     );
-    // Claims other than NULL and FH.
+    // A reclaim outside a grace period (there never is one).
     let clientid = c.clientid;
     let res = c
         .seq_compound(vec![
@@ -302,7 +302,7 @@ async fn create_modes() {
             }),
         ])
         .await;
-    assert_eq!(res.status, NfsStatus::NotSupp);
+    assert_eq!(res.status, NfsStatus::NoGrace);
 }
 
 #[tokio::test]
@@ -679,4 +679,46 @@ async fn byte_range_locks() {
         ])
         .await;
     assert_eq!(res.status, NfsStatus::Ok);
+}
+
+/// No grace period is ever in force, so every reclaim is NO_GRACE (the Linux client then
+/// opens its files anew), and delegations, never granted, cannot be claimed.
+#[tokio::test]
+async fn reclaims_get_no_grace_and_delegation_claims_bad_stateid() {
+    let srv = start(MemFs::new()).await;
+    let mut c = connected(&srv, b"reclaim").await;
+    let claim = |claim: OpenClaim, clientid: u64| {
+        NfsArgOp::Open(OpenArgs {
+            seqid: 0,
+            share_access: OPEN4_SHARE_ACCESS_READ,
+            share_deny: 0,
+            owner: StateOwner {
+                clientid,
+                owner: Opaque(b"o".to_vec()),
+            },
+            openhow: OpenFlag::NoCreate,
+            claim,
+        })
+    };
+    let clientid = c.clientid;
+    for (how, want) in [
+        (
+            OpenClaim::Previous(OpenDelegationType::None),
+            NfsStatus::NoGrace,
+        ),
+        (
+            OpenClaim::DelegatePrev(Component::new("f").unwrap()),
+            NfsStatus::NoGrace,
+        ),
+        (OpenClaim::DelegPrevFh, NfsStatus::NoGrace),
+        (
+            OpenClaim::DelegCurFh(StateId::ANONYMOUS),
+            NfsStatus::BadStateId,
+        ),
+    ] {
+        let res = c
+            .seq_compound(vec![NfsArgOp::PutRootFh, claim(how.clone(), clientid)])
+            .await;
+        assert_eq!(res.status, want, "{how:?}");
+    }
 }
