@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use bucketfs_meta_client::{ClientOptions, MetaClient, Role};
 
+pub mod proxy;
+pub mod system;
+
 const BIN: &str = env!("CARGO_BIN_EXE_bucketfs");
 const CLUSTER_ID: &str = "test-cluster";
 /// Generous: CI machines have two cores shared by everything in the test.
@@ -23,7 +26,7 @@ pub struct Cluster {
     extra_args: Vec<String>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
