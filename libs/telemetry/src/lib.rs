@@ -7,9 +7,12 @@
 //! * [`logging`]: [`logging::init_tracing`] — human-readable events on stderr, plus span
 //!   export over OTLP/gRPC when an endpoint is configured. Returns a guard that flushes
 //!   pending spans when dropped.
+//! * [`propagation`]: trace context across gRPC calls (gateway → meta), so one NFS request
+//!   is one trace.
 
 pub mod logging;
 pub mod metrics;
+pub mod propagation;
 
 pub use logging::{TracingGuard, init_tracing};
 pub use metrics::{MetricsHandle, install_prometheus, serve_metrics};

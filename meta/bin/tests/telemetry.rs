@@ -28,6 +28,8 @@ const WAIT: Duration = Duration::from_secs(60);
 struct Collector {
     /// (service.name, span name) of every span received.
     spans: Arc<Mutex<Vec<(String, String)>>>,
+    /// The same spans with their ids: (service, name, trace id, span id, parent span id).
+    traced: Arc<Mutex<Vec<(String, String, Vec<u8>, Vec<u8>, Vec<u8>)>>>,
 }
 
 #[tonic::async_trait]
@@ -37,6 +39,7 @@ impl TraceService for Collector {
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         let mut spans = self.spans.lock().unwrap();
+        let mut traced = self.traced.lock().unwrap();
         for rs in request.into_inner().resource_spans {
             let service = rs
                 .resource
@@ -49,6 +52,13 @@ impl TraceService for Collector {
                 })
                 .unwrap_or_default();
             for span in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
+                traced.push((
+                    service.clone(),
+                    span.name.clone(),
+                    span.trace_id.clone(),
+                    span.span_id.clone(),
+                    span.parent_span_id.clone(),
+                ));
                 spans.push((service.clone(), span.name));
             }
         }
@@ -197,6 +207,121 @@ async fn a_node_serves_metrics_and_exports_spans() {
             .iter()
             .any(|(_, name)| name.contains("h2") || name.contains("hyper")),
         "{spans:?}"
+    );
+    let _ = stop_tx.send(());
+    collector_task.await.unwrap().unwrap();
+}
+
+/// One NFS request is one trace: the gateway's span for the COMPOUND, its meta client call,
+/// and the metadata node's span for that RPC share a trace id, the node's span a child of
+/// the gateway's call (W3C trace context in the gRPC metadata).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_nfs_request_is_one_trace_across_gateway_and_meta() {
+    use bucketfs_object_store::moto::MotoServer;
+
+    let otlp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let otlp_url = format!("http://{}", otlp.local_addr().unwrap());
+    let collector = Collector::default();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let collector_task = tokio::spawn(Server::builder().serve_with_incoming_shutdown(
+        TraceServiceServer::new(collector.clone()),
+        TcpIncoming::from(otlp),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let moto = MotoServer::shared().await.expect("moto_server");
+    let bucket = MotoServer::unique_bucket_name("traced");
+    moto.bucket(&bucket, true).await.expect("bucket");
+
+    let dir = tempfile::tempdir().unwrap();
+    let meta_addr = free_addr();
+    let filter = "info,bucketfs_meta_server=debug,bucketfs_meta_client=debug,openraft=warn";
+    let mut meta = Command::new(BIN)
+        .args(["meta", "serve", "--id", "1", "--listen", &meta_addr])
+        .args(["--data-dir", &dir.path().join("data").display().to_string()])
+        .args(["--init", &format!("1={meta_addr}")])
+        .args(["--heartbeat-ms", "100", "--election-timeout-ms", "600"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp_url)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+        .env("BUCKETFS_LOG", filter)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("meta.log")).unwrap())
+        .spawn()
+        .expect("spawn meta");
+    let nfs_addr = free_addr();
+    let mut gateway = Command::new(BIN)
+        .args([
+            "gateway", "serve", "--listen", &nfs_addr, "--meta", &meta_addr,
+        ])
+        .args(["--bucket", &bucket, "--s3-endpoint", moto.endpoint()])
+        .args([
+            "--cache-dir",
+            &dir.path().join("cache").display().to_string(),
+        ])
+        .args(["--otlp-endpoint", &otlp_url])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+        .env("BUCKETFS_LOG", filter)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("gateway.log")).unwrap())
+        .spawn()
+        .expect("spawn gateway");
+    let log = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let nfs = loop {
+        if let Ok(c) = bucketfs_nfs_client::Client::connect(
+            nfs_addr.clone(),
+            bucketfs_nfs_client::ClientOptions::default(),
+        )
+        .await
+        {
+            break c;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no gateway; its log:\n{}",
+            log("gateway.log")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    nfs.mkdir(nfs.root(), "traced", 0o755).await.expect("mkdir");
+
+    for child in [&mut gateway, &mut meta] {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
+    let spans = collector.traced.lock().unwrap().clone();
+    let compound = spans
+        .iter()
+        .find(|(svc, name, ..)| svc == "bucketfs-gateway" && name == "compound")
+        .unwrap_or_else(|| panic!("no compound span: {spans:?}\n{}", log("gateway.log")));
+    let trace = &compound.2;
+    let gateway_calls: Vec<&Vec<u8>> = spans
+        .iter()
+        .filter(|(svc, name, t, ..)| {
+            svc == "bucketfs-gateway" && name.starts_with("meta_") && t == trace
+        })
+        .map(|(.., id, _)| id)
+        .collect();
+    assert!(
+        !gateway_calls.is_empty(),
+        "no meta call in the trace: {spans:?}"
+    );
+    let node_spans: Vec<_> = spans
+        .iter()
+        .filter(|(svc, name, t, ..)| svc == "bucketfs-meta" && name == "meta_rpc" && t == trace)
+        .collect();
+    assert!(
+        node_spans
+            .iter()
+            .any(|(.., parent)| gateway_calls.contains(&parent)),
+        "no meta_rpc span is a child of the gateway's call: {spans:?}\n{}",
+        log("meta.log")
     );
     let _ = stop_tx.send(());
     collector_task.await.unwrap().unwrap();

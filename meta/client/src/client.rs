@@ -171,6 +171,7 @@ impl MetaClient {
                     command: bytes.clone(),
                 });
                 req.set_timeout(timeout);
+                bucketfs_telemetry::propagation::inject_current(req.metadata_mut());
                 async move { c.write(req).await.map(tonic::Response::into_inner) }
             })
             .instrument(span)
@@ -210,6 +211,7 @@ impl MetaClient {
                     consistency: wire_consistency,
                 });
                 req.set_timeout(timeout);
+                bucketfs_telemetry::propagation::inject_current(req.metadata_mut());
                 async move { c.read(req).await.map(tonic::Response::into_inner) }
             })
             .instrument(span)

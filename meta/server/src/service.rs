@@ -204,13 +204,14 @@ impl MetaService for MetaServiceImpl {
         &self,
         request: Request<pb::WriteRequest>,
     ) -> Result<Response<pb::WriteResponse>, Status> {
-        let req = request.into_inner();
+        let (metadata, _, req) = request.into_parts();
         let span = tracing::debug_span!(
             "meta_rpc",
             rpc = "Write",
             client = req.client_id,
             seq = req.seq
         );
+        bucketfs_telemetry::propagation::adopt_parent(&span, &metadata);
         observed("Write", self.node.clock(), async {
             async move {
                 let command: Command = decode_payload("command", &req.command).map_err(invalid)?;
@@ -234,8 +235,9 @@ impl MetaService for MetaServiceImpl {
         &self,
         request: Request<pb::ReadRequest>,
     ) -> Result<Response<pb::ReadResponse>, Status> {
-        let req = request.into_inner();
+        let (metadata, _, req) = request.into_parts();
         let span = tracing::debug_span!("meta_rpc", rpc = "Read");
+        bucketfs_telemetry::propagation::adopt_parent(&span, &metadata);
         observed("Read", self.node.clock(), async {
             async move {
                 let query: Query = decode_payload("query", &req.query).map_err(invalid)?;
