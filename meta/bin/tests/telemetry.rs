@@ -28,9 +28,12 @@ const WAIT: Duration = Duration::from_secs(60);
 struct Collector {
     /// (service.name, span name) of every span received.
     spans: Arc<Mutex<Vec<(String, String)>>>,
-    /// The same spans with their ids: (service, name, trace id, span id, parent span id).
-    traced: Arc<Mutex<Vec<(String, String, Vec<u8>, Vec<u8>, Vec<u8>)>>>,
+    /// The same spans with their ids.
+    traced: Arc<Mutex<Vec<TracedSpan>>>,
 }
+
+/// (service, name, trace id, span id, parent span id).
+type TracedSpan = (String, String, Vec<u8>, Vec<u8>, Vec<u8>);
 
 #[tonic::async_trait]
 impl TraceService for Collector {
