@@ -503,3 +503,57 @@ async fn an_unversioned_bucket_is_refused_unless_allowed() {
     assert!(served, "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("without versioning"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_exports_request_s3_and_cache_metrics() {
+    let mut sys = System::start(1).await;
+    sys.start_gateway(&[]).await;
+    sys.start_gateway(&[]).await;
+    let writer = client(&sys, 0).await;
+    writer
+        .write_file("/m", &pattern(9, 2 << 20))
+        .await
+        .expect("write");
+    let _ = writer.lookup("/missing").await;
+    // Gateway 1 has never seen the file: its first read misses and goes to S3, its second
+    // is served from its cache.
+    let reader = client(&sys, 1).await;
+    assert_eq!(
+        reader.read_file("/m").await.expect("read"),
+        pattern(9, 2 << 20)
+    );
+    assert_eq!(
+        reader.read_file("/m").await.expect("read again"),
+        pattern(9, 2 << 20)
+    );
+    let written = sys.gateway_metrics(0).await;
+    let read = sys.gateway_metrics(1).await;
+    let has = |text: &str, needle: &str| {
+        text.lines()
+            .any(|l| !l.starts_with('#') && l.contains(needle))
+    };
+    for needle in [
+        "bucketfs_gateway_nfs_ops_total{op=\"Write\",status=\"Ok\"}",
+        "bucketfs_gateway_nfs_ops_total{op=\"Lookup\",status=\"NoEnt\"}",
+        "bucketfs_gateway_nfs_op_seconds_count{op=\"Write\"}",
+        "bucketfs_gateway_nfs_compounds_total",
+        "bucketfs_gateway_nfs_bytes_written_total",
+        "bucketfs_gateway_s3_requests_total{s3_op=\"put\",outcome=\"ok\"}",
+        "bucketfs_gateway_s3_request_seconds_count{s3_op=\"put\"}",
+        "bucketfs_gateway_s3_bytes_out_total",
+        "bucketfs_gateway_dirty_bytes",
+        "bucketfs_gateway_flush_seconds_count",
+    ] {
+        assert!(has(&written, needle), "no {needle} in:\n{written}");
+    }
+    for needle in [
+        "bucketfs_gateway_nfs_op_seconds_count{op=\"Read\"}",
+        "bucketfs_gateway_nfs_bytes_read_total",
+        "bucketfs_gateway_s3_requests_total{s3_op=\"get_range\",outcome=\"ok\"}",
+        "bucketfs_gateway_s3_bytes_in_total",
+        "bucketfs_gateway_cache_misses_total",
+        "bucketfs_gateway_cache_hits_total",
+    ] {
+        assert!(has(&read, needle), "no {needle} in:\n{read}");
+    }
+}
