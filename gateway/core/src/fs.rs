@@ -238,10 +238,10 @@ impl<D: LocalDisk> FileSystem for GatewayFs<D> {
         Ok(self.attrs(&inode))
     }
 
-    async fn lookup(&self, dir: &[u8], name: &str) -> FsResult<Vec<u8>> {
+    async fn lookup(&self, dir: &[u8], name: &str) -> FsResult<(Vec<u8>, FileAttrs)> {
         let h = Handle::decode(dir)?;
         let inode = self.lookup_inode(h.ino, name).await?;
-        Ok(self.handle_of(&inode))
+        Ok((self.handle_of(&inode), self.attrs(&inode)))
     }
 
     async fn lookupp(&self, dir: &[u8]) -> FsResult<Vec<u8>> {

@@ -152,8 +152,13 @@ pub trait FileSystem: Send + Sync + 'static {
     /// Capacity and usage of the file system.
     fn statfs(&self) -> impl Future<Output = FsResult<FsStats>> + Send;
     fn getattr(&self, fh: &[u8]) -> impl Future<Output = FsResult<FileAttrs>> + Send;
-    /// The child `name` of directory `dir` (NOTDIR if `dir` is not a directory).
-    fn lookup(&self, dir: &[u8], name: &str) -> impl Future<Output = FsResult<Vec<u8>>> + Send;
+    /// The child `name` of directory `dir` (NOTDIR if `dir` is not a directory), with its
+    /// attributes.
+    fn lookup(
+        &self,
+        dir: &[u8],
+        name: &str,
+    ) -> impl Future<Output = FsResult<(Vec<u8>, FileAttrs)>> + Send;
     /// The parent of directory `dir`; NOENT at the root.
     fn lookupp(&self, dir: &[u8]) -> impl Future<Output = FsResult<Vec<u8>>> + Send;
     /// Up to `max` entries after `cookie` (0 = from the start), in a stable order. "." and ".."
@@ -474,10 +479,15 @@ impl FileSystem for MemFs {
         Ok(self.lock().node(fh)?.attrs.clone())
     }
 
-    async fn lookup(&self, dir: &[u8], name: &str) -> FsResult<Vec<u8>> {
+    async fn lookup(&self, dir: &[u8], name: &str) -> FsResult<(Vec<u8>, FileAttrs)> {
         let inner = self.lock();
         let ino = *inner.dir(dir)?.names.get(name).ok_or(NfsStatus::NoEnt)?;
-        Ok(fh_of(ino))
+        let attrs = inner
+            .nodes
+            .get(&ino)
+            .map(|n| n.attrs.clone())
+            .ok_or(NfsStatus::ServerFault)?;
+        Ok((fh_of(ino), attrs))
     }
 
     async fn lookupp(&self, dir: &[u8]) -> FsResult<Vec<u8>> {
@@ -769,16 +779,22 @@ mod tests {
             .unwrap();
         fs.add(&d, "l", NfsFileType::Link, 0o777, (5, 6), b"f")
             .unwrap();
-        assert_eq!(fs.lookup(&root, "d").await, Ok(d.clone()));
-        assert_eq!(fs.lookup(&d, "f").await, Ok(f.clone()));
-        assert_eq!(fs.lookup(&d, "x").await, Err(NfsStatus::NoEnt));
-        assert_eq!(fs.lookup(&f, "x").await, Err(NfsStatus::NotDir));
+        assert_eq!(fs.lookup(&root, "d").await.map(|(fh, _)| fh), Ok(d.clone()));
+        assert_eq!(fs.lookup(&d, "f").await.map(|(fh, _)| fh), Ok(f.clone()));
+        assert_eq!(
+            fs.lookup(&d, "x").await.map(|(fh, _)| fh),
+            Err(NfsStatus::NoEnt)
+        );
+        assert_eq!(
+            fs.lookup(&f, "x").await.map(|(fh, _)| fh),
+            Err(NfsStatus::NotDir)
+        );
         assert_eq!(fs.lookupp(&d).await, Ok(root.clone()));
         assert_eq!(fs.lookupp(&root).await, Err(NfsStatus::NoEnt));
         assert_eq!(fs.getattr(&f).await.unwrap().size, 5);
         assert_eq!(fs.getattr(&root).await.unwrap().nlink, 3);
         assert_eq!(
-            fs.readlink(&fs.lookup(&d, "l").await.unwrap()).await,
+            fs.readlink(&fs.lookup(&d, "l").await.unwrap().0).await,
             Ok(b"f".to_vec())
         );
         assert_eq!(fs.readlink(&f).await, Err(NfsStatus::Inval));
@@ -845,9 +861,12 @@ mod tests {
         assert_eq!(fs.link(&a, &root, "x").await, Err(NfsStatus::IsDir));
         // Replacing a file with a file; the replaced one loses a link.
         fs.rename(&root, "f", &a, "l").await.unwrap();
-        assert_eq!(fs.lookup(&a, "l").await, Ok(f.clone()));
+        assert_eq!(fs.lookup(&a, "l").await.map(|(fh, _)| fh), Ok(f.clone()));
         assert_eq!(fs.getattr(&l).await, Err(NfsStatus::Stale));
-        assert_eq!(fs.lookup(&root, "f").await, Err(NfsStatus::NoEnt));
+        assert_eq!(
+            fs.lookup(&root, "f").await.map(|(fh, _)| fh),
+            Err(NfsStatus::NoEnt)
+        );
         // A file cannot replace a directory.
         fs.create(&root, "d", NewNode::Directory, attrs(), CreateHow::Guarded)
             .await

@@ -103,9 +103,28 @@ struct Ctx<'a> {
     clientid: Option<u64>,
     /// The current stateid (RFC 8881 §8.2.3), set by OPEN and OPEN_DOWNGRADE.
     stateid: Option<StateId>,
+    /// Attributes fetched during this COMPOUND, so that `PUTFH, ACCESS, GETATTR` or an OPEN's
+    /// permission checks ask the file system once per object. Emptied around every operation
+    /// that may change anything, so no reply shows attributes from before a change.
+    memo: std::sync::Mutex<Vec<(Vec<u8>, FileAttrs)>>,
 }
 
 impl<'a> Ctx<'a> {
+    fn remembered(&self, fh: &[u8]) -> Option<FileAttrs> {
+        let memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        memo.iter().find(|(h, _)| h == fh).map(|(_, a)| a.clone())
+    }
+
+    fn remember(&self, fh: &[u8], attrs: &FileAttrs) {
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        memo.retain(|(h, _)| h != fh);
+        memo.push((fh.to_vec(), attrs.clone()));
+    }
+
+    fn forget_attrs(&self) {
+        self.memo.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     fn current(&self) -> Result<&[u8], NfsStatus> {
         self.current.as_deref().ok_or(NfsStatus::NoFileHandle)
     }
@@ -122,6 +141,32 @@ impl<'a> Ctx<'a> {
     fn clientid(&self) -> Result<u64, NfsStatus> {
         self.clientid.ok_or(NfsStatus::OpNotInSession)
     }
+}
+
+/// Whether an operation may change what GETATTR reports (see `Ctx::memo`). Only the
+/// operations known to read alone are trusted not to.
+fn changes_state(op: Opcode) -> bool {
+    !matches!(
+        op,
+        Opcode::PutFh
+            | Opcode::PutRootFh
+            | Opcode::PutPubFh
+            | Opcode::GetFh
+            | Opcode::SaveFh
+            | Opcode::RestoreFh
+            | Opcode::Lookup
+            | Opcode::LookupP
+            | Opcode::GetAttr
+            | Opcode::Access
+            | Opcode::Verify
+            | Opcode::NVerify
+            | Opcode::Readdir
+            | Opcode::ReadLink
+            | Opcode::Secinfo
+            | Opcode::SecinfoNoName
+            | Opcode::LockT
+            | Opcode::TestStateId
+    )
 }
 
 /// Operations that may only appear alone, outside a session.
@@ -346,6 +391,7 @@ impl<F: FileSystem> NfsServer<F> {
             credential,
             clientid: None,
             stateid: None,
+            memo: std::sync::Mutex::new(Vec::new()),
         };
         for (i, op) in ops.iter().enumerate() {
             let opcode = op.opcode();
@@ -380,6 +426,12 @@ impl<F: FileSystem> NfsServer<F> {
                 }
                 _ if i == 0 && !sessionless(opcode) => {
                     NfsResOp::error(opcode, NfsStatus::OpNotInSession)
+                }
+                _ if changes_state(opcode) => {
+                    ctx.forget_attrs();
+                    let result = self.execute(op, &mut ctx).await;
+                    ctx.forget_attrs();
+                    result
                 }
                 _ => self.execute(op, &mut ctx).await,
             };
@@ -516,18 +568,35 @@ impl<F: FileSystem> NfsServer<F> {
         }
     }
 
+    /// The attributes of `fh`, from this COMPOUND's memo or the file system.
+    async fn attrs(&self, ctx: &Ctx<'_>, fh: &[u8]) -> Result<FileAttrs, NfsStatus> {
+        if let Some(attrs) = ctx.remembered(fh) {
+            return Ok(attrs);
+        }
+        let attrs = self.fs.getattr(fh).await?;
+        ctx.remember(fh, &attrs);
+        Ok(attrs)
+    }
+
+    /// LOOKUP in the file system, remembering the attributes it returns.
+    async fn lookup_fh(&self, ctx: &Ctx<'_>, dir: &[u8], name: &str) -> Result<Vec<u8>, NfsStatus> {
+        let (fh, attrs) = self.fs.lookup(dir, name).await?;
+        ctx.remember(&fh, &attrs);
+        Ok(fh)
+    }
+
     async fn lookup(&self, ctx: &mut Ctx<'_>, name: &Component) -> Result<(), NfsStatus> {
         let dir = ctx.current()?;
         check_name(name)?;
         self.require_search(ctx, dir).await?;
-        let fh = self.fs.lookup(dir, name.as_str()).await?;
+        let fh = self.lookup_fh(ctx, dir, name.as_str()).await?;
         ctx.current = Some(fh);
         Ok(())
     }
 
     /// Looking a name up needs search (execute) permission on the directory.
     async fn require_search(&self, ctx: &Ctx<'_>, dir: &[u8]) -> Result<FileAttrs, NfsStatus> {
-        let attrs = self.fs.getattr(dir).await?;
+        let attrs = self.attrs(ctx, dir).await?;
         if attrs.ftype != NfsFileType::Directory {
             return Err(NfsStatus::NotDir);
         }
@@ -545,7 +614,7 @@ impl<F: FileSystem> NfsServer<F> {
 
     async fn getattr(&self, ctx: &Ctx<'_>, requested: &Bitmap) -> Result<Fattr, NfsStatus> {
         let fh = ctx.current()?;
-        let attrs = self.fs.getattr(fh).await?;
+        let attrs = self.attrs(ctx, fh).await?;
         let mut fattr = self.encode_attrs(requested, fh, &attrs);
         if STATFS_ATTRS.iter().any(|&a| requested.contains(a)) {
             let stats = self.fs.statfs().await?;
@@ -655,7 +724,7 @@ impl<F: FileSystem> NfsServer<F> {
         if !given.mask.difference(&supported_attrs()).is_empty() {
             return Err(NfsStatus::AttrNotSupp);
         }
-        let attrs = self.fs.getattr(fh).await?;
+        let attrs = self.attrs(ctx, fh).await?;
         let ours = self.encode_attrs(&given.mask, fh, &attrs);
         let equal = ours.vals == given.vals;
         match (outcome, equal) {
@@ -668,7 +737,7 @@ impl<F: FileSystem> NfsServer<F> {
     /// Modifying a directory needs write and search permission on it. Returns its
     /// attributes.
     async fn require_dir_write(&self, ctx: &Ctx<'_>, dir: &[u8]) -> Result<FileAttrs, NfsStatus> {
-        let attrs = self.fs.getattr(dir).await?;
+        let attrs = self.attrs(ctx, dir).await?;
         if attrs.ftype != NfsFileType::Directory {
             return Err(NfsStatus::NotDir);
         }
@@ -784,7 +853,7 @@ impl<F: FileSystem> NfsServer<F> {
                 let dir_attrs = self.require_search(ctx, &current).await?;
                 match &a.openhow {
                     OpenFlag::NoCreate => {
-                        let fh = self.fs.lookup(&current, name.as_str()).await?;
+                        let fh = self.lookup_fh(ctx, &current, name.as_str()).await?;
                         (fh, unchanged(dir_attrs.change), Bitmap::new(), false)
                     }
                     OpenFlag::Create(how) => {
@@ -817,7 +886,7 @@ impl<F: FileSystem> NfsServer<F> {
                 return Err(NfsStatus::BadStateId);
             }
         };
-        let attrs = self.fs.getattr(&fh).await?;
+        let attrs = self.attrs(ctx, &fh).await?;
         match attrs.ftype {
             NfsFileType::Regular => {}
             NfsFileType::Directory => return Err(NfsStatus::IsDir),
@@ -871,7 +940,7 @@ impl<F: FileSystem> NfsServer<F> {
         };
         // An UNCHECKED open of an existing file needs no write permission on the directory,
         // so look first; the create below still decides atomically.
-        let existing = match self.fs.lookup(dir, name.as_str()).await {
+        let existing = match self.lookup_fh(ctx, dir, name.as_str()).await {
             Ok(fh) => Some(fh),
             Err(NfsStatus::NoEnt) => None,
             Err(s) => return Err(s),
@@ -893,7 +962,7 @@ impl<F: FileSystem> NfsServer<F> {
             // UNCHECKED on an existing file: only a size (truncation) is applied.
             let mut attrset = Bitmap::new();
             if let Some(size) = set.size {
-                let attrs = self.fs.getattr(&fh).await?;
+                let attrs = self.attrs(ctx, &fh).await?;
                 if attrs.ftype == NfsFileType::Regular {
                     if allowed(ctx.credential, &attrs) & ACCESS4_MODIFY == 0 {
                         return Err(NfsStatus::Access);
@@ -960,7 +1029,7 @@ impl<F: FileSystem> NfsServer<F> {
     /// The regular file in the current filehandle and its attributes, for I/O.
     async fn io_target(&self, ctx: &Ctx<'_>) -> Result<(Vec<u8>, FileAttrs), NfsStatus> {
         let fh = ctx.current()?.to_vec();
-        let attrs = self.fs.getattr(&fh).await?;
+        let attrs = self.attrs(ctx, &fh).await?;
         match attrs.ftype {
             NfsFileType::Regular => Ok((fh, attrs)),
             NfsFileType::Directory => Err(NfsStatus::IsDir),
@@ -1121,8 +1190,8 @@ impl<F: FileSystem> NfsServer<F> {
         if dir_attrs.mode & 0o1000 == 0 || uid == 0 || uid == dir_attrs.uid {
             return Ok(());
         }
-        let target = self.fs.lookup(dir, name).await?;
-        if self.fs.getattr(&target).await?.uid != uid {
+        let target = self.lookup_fh(ctx, dir, name).await?;
+        if self.attrs(ctx, &target).await?.uid != uid {
             return Err(NfsStatus::Access);
         }
         Ok(())
@@ -1148,8 +1217,8 @@ impl<F: FileSystem> NfsServer<F> {
         if ids(ctx.credential).0 != 0 && src_attrs.fileid != dst_attrs.fileid {
             // Moving a directory to a new parent rewrites its "..": that needs write
             // permission on the directory itself (as in Linux).
-            let moved = self.fs.lookup(src, a.oldname.as_str()).await?;
-            let moved_attrs = self.fs.getattr(&moved).await?;
+            let moved = self.lookup_fh(ctx, src, a.oldname.as_str()).await?;
+            let moved_attrs = self.attrs(ctx, &moved).await?;
             if moved_attrs.ftype == NfsFileType::Directory
                 && allowed(ctx.credential, &moved_attrs) & ACCESS4_MODIFY == 0
             {
@@ -1190,7 +1259,7 @@ impl<F: FileSystem> NfsServer<F> {
                 .check_io(ctx.clientid()?, &stateid, fh, OPEN4_SHARE_ACCESS_WRITE)
                 .await?;
         }
-        let attrs = self.fs.getattr(fh).await?;
+        let attrs = self.attrs(ctx, fh).await?;
         let (uid, _) = ids(ctx.credential);
         let owner = set.owner.as_deref().map(parse_id).transpose()?;
         let group = set.owner_group.as_deref().map(parse_id).transpose()?;
@@ -1223,7 +1292,7 @@ impl<F: FileSystem> NfsServer<F> {
     }
 
     async fn access(&self, ctx: &Ctx<'_>, requested: u32) -> Result<AccessResOk, NfsStatus> {
-        let attrs = self.fs.getattr(ctx.current()?).await?;
+        let attrs = self.attrs(ctx, ctx.current()?).await?;
         let known = ACCESS4_READ
             | ACCESS4_LOOKUP
             | ACCESS4_MODIFY
@@ -1245,7 +1314,7 @@ impl<F: FileSystem> NfsServer<F> {
         if a.cookie != 0 && a.cookieverf != COOKIEVERF {
             return Err(NfsStatus::NotSame);
         }
-        let dir_attrs = self.fs.getattr(dir).await?;
+        let dir_attrs = self.attrs(ctx, dir).await?;
         if dir_attrs.ftype != NfsFileType::Directory {
             return Err(NfsStatus::NotDir);
         }
@@ -1297,7 +1366,7 @@ impl<F: FileSystem> NfsServer<F> {
         ctx: &mut Ctx<'_>,
         name: &Component,
     ) -> Result<Vec<SecInfo>, NfsStatus> {
-        self.fs.lookup(ctx.current()?, name.as_str()).await?;
+        self.lookup_fh(ctx, ctx.current()?, name.as_str()).await?;
         ctx.current = None;
         Ok(flavors())
     }

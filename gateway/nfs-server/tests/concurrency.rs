@@ -31,7 +31,7 @@ impl FileSystem for GatedFs {
     async fn getattr(&self, fh: &[u8]) -> FsResult<FileAttrs> {
         self.0.getattr(fh).await
     }
-    async fn lookup(&self, dir: &[u8], name: &str) -> FsResult<Vec<u8>> {
+    async fn lookup(&self, dir: &[u8], name: &str) -> FsResult<(Vec<u8>, FileAttrs)> {
         if name == "slow" {
             while self.0.lookup(dir, "go").await.is_err() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
