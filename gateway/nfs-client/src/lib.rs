@@ -27,7 +27,7 @@ pub use client::{Client, ClientOptions, ClientStats, FsInfo};
 pub use error::{Error, Result, status_description, status_name};
 pub use file::{FileReader, FileWriter, WriteSummary};
 pub use ops::{
-    AccessResult, CreateMode, DirEntry, LockKind, NodeKind, OpenAccess, OpenDeny, OpenFile,
+    AccessResult, CreateMode, DirEntry, FsStat, LockKind, NodeKind, OpenAccess, OpenDeny, OpenFile,
     OpenOptions, ReadResult, WriteResult, split_parent,
 };
 

@@ -1,11 +1,14 @@
 //! The operations, one method each, and path resolution.
 
-use bucketfs_nfs_wire::nfs::attr::FATTR4_FILEHANDLE;
+use bucketfs_nfs_wire::nfs::attr::{
+    FATTR4_FILEHANDLE, FATTR4_FILES_AVAIL, FATTR4_FILES_FREE, FATTR4_FILES_TOTAL,
+    FATTR4_SPACE_AVAIL, FATTR4_SPACE_FREE, FATTR4_SPACE_TOTAL,
+};
 use bucketfs_nfs_wire::nfs::ops::*;
 use bucketfs_nfs_wire::nfs::types::{LinkText, Opaque, SpecData, Verifier};
 use bucketfs_nfs_wire::nfs::{
-    Attr, Component, Fattr, FileHandle, NfsArgOp, NfsResOp, NfsStatus, Opcode, SetAttrs, StateId,
-    StateOwner,
+    Attr, Bitmap, Component, Fattr, FileHandle, NfsArgOp, NfsResOp, NfsStatus, Opcode, SetAttrs,
+    StateId, StateOwner,
 };
 
 use crate::attrs::{Attributes, getattr_bitmap};
@@ -234,6 +237,17 @@ pub struct OpenFile {
     pub rflags: u32,
 }
 
+/// What [`Client::statfs`] reports; attributes the server did not return are 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FsStat {
+    pub space_total: u64,
+    pub space_free: u64,
+    pub space_avail: u64,
+    pub files_total: u64,
+    pub files_free: u64,
+    pub files_avail: u64,
+}
+
 /// Result of READ.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadResult {
@@ -363,6 +377,44 @@ impl Client {
         let mut r = Results::new(self.compound(&[putfh(fh), getattr()]).await?)?;
         r.skip()?;
         r.attrs()
+    }
+
+    /// The file system's capacity as `statfs(2)` reports it (space and files attributes of
+    /// the export root).
+    pub async fn statfs(&self) -> Result<FsStat> {
+        let request = Bitmap::from_bits(&[
+            FATTR4_FILES_AVAIL,
+            FATTR4_FILES_FREE,
+            FATTR4_FILES_TOTAL,
+            FATTR4_SPACE_AVAIL,
+            FATTR4_SPACE_FREE,
+            FATTR4_SPACE_TOTAL,
+        ]);
+        let ops = [
+            putfh(self.root()),
+            NfsArgOp::GetAttr(GetAttrArgs {
+                attr_request: request,
+            }),
+        ];
+        let mut r = Results::new(self.compound(&ops).await?)?;
+        r.skip()?;
+        let values = r
+            .fattr()?
+            .decode_attrs()
+            .map_err(|e| Error::Malformed(format!("fattr4: {e}")))?;
+        let mut out = FsStat::default();
+        for v in values {
+            match v {
+                Attr::FilesAvail(n) => out.files_avail = n,
+                Attr::FilesFree(n) => out.files_free = n,
+                Attr::FilesTotal(n) => out.files_total = n,
+                Attr::SpaceAvail(n) => out.space_avail = n,
+                Attr::SpaceFree(n) => out.space_free = n,
+                Attr::SpaceTotal(n) => out.space_total = n,
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 
     /// ACCESS with the ACCESS4_* bits in `mask`.
