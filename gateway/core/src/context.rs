@@ -22,9 +22,11 @@ use crate::keys;
 pub struct DataConfig {
     /// Files up to this size are uploaded in one PUT, larger ones as multipart uploads.
     pub single_put_max: u64,
-    /// Part size of multipart uploads (at least S3's 5 MiB); grown for files so large that
-    /// 10,000 parts would not hold them.
+    /// Part size of multipart uploads; grown for files so large that 10,000 parts would not
+    /// hold them.
     pub part_size: u64,
+    /// The store's smallest part (S3: 5 MiB); `part_size` is never below it.
+    pub min_part_size: u64,
     /// Parts uploaded at once by one flush.
     pub upload_concurrency: usize,
     /// Blocks fetched ahead of a sequential reader.
@@ -38,6 +40,7 @@ impl Default for DataConfig {
         Self {
             single_put_max: 16 << 20,
             part_size: 8 << 20,
+            min_part_size: bucketfs_object_store::MIN_PART_SIZE,
             upload_concurrency: 4,
             readahead_blocks: 4,
             commit_attempts: 8,

@@ -33,8 +33,8 @@ use bucketfs_meta_state::types::{Inode, InodeId, ObjectLink, Timestamp};
 use bucketfs_meta_state::{Command, NsError, Reply};
 use bucketfs_nfs_wire::nfs::NfsStatus;
 use bucketfs_object_store::{
-    CompletedPart, CopySource, GetOptions, MAX_PART_NUMBER, MIN_PART_SIZE, PutOptions,
-    UserMetadata, VersionId, metadata,
+    CompletedPart, CopySource, GetOptions, MAX_PART_NUMBER, PutOptions, UserMetadata, VersionId,
+    metadata,
 };
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt, Shared};
@@ -517,7 +517,7 @@ impl<D: LocalDisk> Context<D> {
         let part_size = self
             .config
             .part_size
-            .max(MIN_PART_SIZE)
+            .max(self.config.min_part_size)
             .max(new_size.div_ceil(u64::from(MAX_PART_NUMBER)));
         let upload = with_retries("create_multipart", || {
             self.store.create_multipart(key, meta.clone())
@@ -664,7 +664,11 @@ impl<D: LocalDisk> Context<D> {
         count: u32,
     ) -> Result<(Vec<u8>, bool), NfsStatus> {
         let inode = self.inode(h).await?;
-        let size = state.dirty.as_ref().map_or(inode.size, |d| d.size);
+        // Another gateway may have committed a longer file since our first write.
+        let size = state
+            .dirty
+            .as_ref()
+            .map_or(inode.size, |d| d.size.max(inode.size));
         let end = offset.saturating_add(u64::from(count)).min(size);
         if offset >= end {
             return Ok((Vec::new(), true));
