@@ -33,6 +33,9 @@ pub struct DataConfig {
     pub readahead_blocks: u64,
     /// Attempts of a guarded commit that keeps meeting another writer's change.
     pub commit_attempts: u32,
+    /// Pin reads to object version ids (the default). Off, reads are pinned by ETag only:
+    /// for a store whose version ids do not survive a restart (`bucketfs up`'s local server).
+    pub pin_versions: bool,
 }
 
 impl Default for DataConfig {
@@ -44,6 +47,7 @@ impl Default for DataConfig {
             upload_concurrency: 4,
             readahead_blocks: 4,
             commit_attempts: 8,
+            pin_versions: true,
         }
     }
 }

@@ -208,11 +208,19 @@ pub(crate) fn nanos(t: Timestamp) -> i64 {
     i64::try_from(t.as_unix_nanos()).unwrap_or(i64::MAX)
 }
 
-pub(crate) fn link_of(key: &str, put: &bucketfs_object_store::PutOutput) -> ObjectLink {
-    ObjectLink {
-        key: key.to_owned(),
-        version_id: put.version_id.as_ref().map(|v| v.as_str().to_owned()),
-        etag: put.etag.as_str().to_owned(),
+impl<D: LocalDisk> Context<D> {
+    /// What meta records of a version just written: reads are pinned by its version id, or
+    /// only by its ETag when the gateway is told not to trust version ids to last.
+    pub(crate) fn link_of(&self, key: &str, put: &bucketfs_object_store::PutOutput) -> ObjectLink {
+        ObjectLink {
+            key: key.to_owned(),
+            version_id: put
+                .version_id
+                .as_ref()
+                .filter(|_| self.config.pin_versions)
+                .map(|v| v.as_str().to_owned()),
+            etag: put.etag.as_str().to_owned(),
+        }
     }
 }
 
@@ -412,7 +420,7 @@ impl<D: LocalDisk> Context<D> {
             let version = NewVersion {
                 size: new_size,
                 mtime: dirty.mtime,
-                link: link_of(&key, &put),
+                link: self.link_of(&key, &put),
                 data_changed: true,
             };
             match self.commit_version(&inode, version).await {

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 
 use crate::context::{Context, unexpected, with_retries};
-use crate::data::{CommitError, NewVersion, copy_source, file_metadata, link_of, nanos};
+use crate::data::{CommitError, NewVersion, copy_source, file_metadata, nanos};
 use crate::errors::s3_status;
 use crate::handle::Handle;
 use crate::keys;
@@ -140,7 +140,7 @@ impl<D: LocalDisk> Context<D> {
             let version = NewVersion {
                 size: inode.size,
                 mtime: inode.mtime,
-                link: link_of(&key, &put),
+                link: self.link_of(&key, &put),
                 data_changed: false,
             };
             match self.commit_version(&inode, version).await {
@@ -175,7 +175,7 @@ impl<D: LocalDisk> Context<D> {
             let version = NewVersion {
                 size,
                 mtime,
-                link: link_of(&key, &put),
+                link: self.link_of(&key, &put),
                 data_changed: true,
             };
             match self.commit_version(&inode, version).await {

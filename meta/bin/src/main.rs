@@ -7,8 +7,10 @@ mod bench;
 mod bench_nfs;
 mod cluster_arg;
 mod gateway;
+mod local_s3;
 mod nfs_cli;
 mod serve;
+mod up;
 
 use std::process::ExitCode;
 
@@ -27,6 +29,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a whole bucketfs on this machine: a metadata node, a gateway and (unless you give
+    /// --s3-endpoint) a local S3 server, with all state in --data-dir.
+    Up(up::UpArgs),
     /// The metadata cluster: run a node, inspect it, change its membership.
     #[command(subcommand)]
     Meta(MetaCommand),
@@ -96,6 +101,7 @@ fn main() -> ExitCode {
     let (service, otlp_endpoint) = match &cli.command {
         Command::Meta(MetaCommand::Serve(args)) => ("bucketfs-meta", args.otlp_endpoint()),
         Command::Gateway(GatewayCommand::Serve(args)) => ("bucketfs-gateway", args.otlp_endpoint()),
+        Command::Up(_) => ("bucketfs-up", None),
         _ => ("bucketfs", None),
     };
     let filter = std::env::var("BUCKETFS_LOG").unwrap_or_else(|_| DEFAULT_LOG_FILTER.to_owned());
@@ -115,6 +121,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Meta(MetaCommand::Serve(args)) => serve::run(args).await,
             Command::Gateway(GatewayCommand::Serve(args)) => gateway::run(args).await,
+            Command::Up(args) => up::run(args).await,
             Command::Meta(MetaCommand::Status(args)) => admin::status(args).await,
             Command::Meta(MetaCommand::Members(cmd)) => admin::members(cmd).await,
             Command::Bench(BenchCommand::Meta(args)) => bench::run(args).await,
