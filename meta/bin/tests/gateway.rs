@@ -608,3 +608,30 @@ async fn statfs_reports_a_nominal_unbounded_size() {
     assert_eq!(stats.space_avail, 1 << 50);
     assert_eq!(stats.files_free, 1 << 40);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_flushes_uncommitted_writes_before_the_gateway_exits() {
+    let mut sys = System::start(1).await;
+    sys.start_gateway(&[]).await;
+    let c = client(&sys, 0).await;
+    let f = c
+        .open(c.root(), "held", &OpenOptions::create(0o644))
+        .await
+        .expect("create");
+    c.write(
+        &f.fh,
+        &f.stateid,
+        0,
+        b"not yet committed",
+        StableHow::Unstable,
+    )
+    .await
+    .expect("unstable write");
+    assert_eq!(sys.object_bytes("held").await, None);
+    let status = sys.stop_gateway(0);
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        sys.object_bytes("held").await,
+        Some(b"not yet committed".to_vec())
+    );
+}
