@@ -10,6 +10,7 @@
 #                            exit_code, and per suite: manifest.tsv (smoke), fsx.<seed>.txt and
 #                            fsx logs (fsx), pjdfstest.txt + pjdfstest-results.tsv (pjdfstest)
 #   manifest.tsv             copy of smoke's manifest of what it left in $EXPORT/smoke/tree
+#   fsx-final.tsv            copy of fsx's list of its final files (path size sha256 kept)
 #   summary.txt              the per-suite lines and the closing line
 #
 # Knobs (environment):
@@ -19,9 +20,13 @@
 #   GUEST_TOOLS=<path>             a prebuilt guest-tools binary (default: cargo build it)
 #   CARGO_TARGET_DIR               where that build goes (default /var/cache/bucketfs/target)
 #   NO_BUILD=1                     do not run build-guest.sh (it is idempotent and fast)
+#   RUNS_DIR=<dir>                 put this run's logs there instead of runs/suites-<timestamp>
 #   FSX_SEEDS=1,2 FSX_OPS=5000     fsx: seeds and operations per seed
+#   FSX_KEEP=1                     fsx leaves its final files in place (fsx-final.tsv lists
+#                                  them with their checksums either way)
 #   PJD_ALLOWED_FAILURES=...       pjdfstest failures that do not fail the suite (comma-
-#                                  separated names or shell patterns); default below
+#                                  separated names or shell patterns); default: the names in
+#                                  pjdfstest-allowed.tsv (each with its reason)
 #   PJD_PATTERNS=...               run only some pjdfstest tests
 #   SMOKE_MANY=1000                entries in smoke's readdir check
 #   HARNESS_PCAP=1                 also capture each suite's traffic into <suite>/nfs.pcap
@@ -33,9 +38,9 @@ PORT=${1:?usage: run-suites.sh PORT [EXPORT]}
 EXPORT=${2:-/}
 export HARNESS_OUT=${HARNESS_OUT:-/var/cache/bucketfs/guest}
 SUITES=${SUITES:-smoke fsx pjdfstest}
-# The Linux client silly-renames an open file that is unlinked (to .nfsXXXX), so fstat() on
-# the open descriptor shows nlink 1, not 0: this fails against every NFS server.
-PJD_ALLOWED_FAILURES=${PJD_ALLOWED_FAILURES-unlink::open_file_not_freed}
+# Allowed pjdfstest failures: the names in pjdfstest-allowed.tsv, where each has its reason.
+ALLOWED_FILE=$HERE/pjdfstest-allowed.tsv
+PJD_ALLOWED_FAILURES=${PJD_ALLOWED_FAILURES-$(grep -v '^#' "$ALLOWED_FILE" | cut -f1 | grep . | paste -sd, -)}
 t0=$(date +%s)
 
 if ! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
@@ -52,10 +57,18 @@ if [ -z "${GUEST_TOOLS:-}" ]; then
 fi
 TOOLS=$HARNESS_OUT/cargo/bin
 
-RUNS=$HARNESS_OUT/runs/suites-$(date +%Y%m%d-%H%M%S)-$$
-mkdir -p "$RUNS"
-ln -sfn "$RUNS" "$HARNESS_OUT/runs/latest"
+if [ -n "${RUNS_DIR:-}" ]; then
+  RUNS=$RUNS_DIR; mkdir -p "$RUNS"
+else
+  RUNS=$HARNESS_OUT/runs/suites-$(date +%Y%m%d-%H%M%S)-$$
+  mkdir -p "$RUNS"
+  ln -sfn "$RUNS" "$HARNESS_OUT/runs/latest"
+fi
 echo "run-suites: server 127.0.0.1:$PORT export $EXPORT; logs in $RUNS"
+for name in $(echo "$PJD_ALLOWED_FAILURES" | tr , ' '); do
+  reason=$(awk -F '\t' -v n="$name" '$1 == n { print $2 }' "$ALLOWED_FILE")
+  echo "run-suites: pjdfstest allowed failure $name: ${reason:-(given in PJD_ALLOWED_FAILURES)}"
+done
 
 pass=0; fail=0
 : > "$RUNS/summary.txt"
@@ -85,7 +98,8 @@ for suite in $SUITES; do
   case $suite in
     smoke)     run_suite smoke smoke.sh "$GUEST_TOOLS" "SMOKE_MANY=${SMOKE_MANY:-1000}"
                cp "$RUNS/smoke/results/manifest.tsv" "$RUNS/manifest.tsv" 2>/dev/null ;;
-    fsx)       run_suite fsx fsx.sh "$TOOLS/fsx" "FSX_SEEDS=${FSX_SEEDS:-1,2} FSX_OPS=${FSX_OPS:-5000}" ;;
+    fsx)       run_suite fsx fsx.sh "$TOOLS/fsx" "FSX_SEEDS=${FSX_SEEDS:-1,2} FSX_OPS=${FSX_OPS:-5000} FSX_KEEP=${FSX_KEEP:-0}"
+               cp "$RUNS/fsx/results/fsx-final.tsv" "$RUNS/fsx-final.tsv" 2>/dev/null ;;
     pjdfstest) run_suite pjdfstest pjdfstest.sh "$TOOLS/pjdfstest" \
                  "PJD_ALLOWED_FAILURES=$PJD_ALLOWED_FAILURES${PJD_PATTERNS:+ PJD_PATTERNS=$PJD_PATTERNS}" ;;
     two-clients)

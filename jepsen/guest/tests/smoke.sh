@@ -7,18 +7,25 @@
 # Works in $NFS_MNT/smoke (removed first if a previous run left it). Scratch files are deleted;
 # a representative tree stays in $NFS_MNT/smoke/tree, and its manifest goes to
 # $RESULTS/manifest.tsv so the host can compare it with what the server (the S3 bucket) holds:
-#   type path size sha256 mode uid gid mtime nlink target     (tab-separated; see write_manifest)
+#   type path size sha256 mode uid gid mtime nlink target ino first times
+#   (tab-separated; see write_manifest)
 # Needs guest-tools (jepsen/guest-tools, via HARNESS_EXTRA) for the lock and O_EXCL checks.
 # Knobs (HARNESS_ENV): SMOKE_MANY=1000 entries in the readdir check; SMOKE_ONLY="a b" runs
 # only those checks (comma- or space-separated; include setup).
 : "${NFS_MNT:?}" "${RESULTS:=/tmp/results}"
 D=$NFS_MNT/smoke
 K=$D/tree                        # what stays in place
+R=${K#"$NFS_MNT"/}               # ... as a path relative to the export root (the manifest's form)
 T=/tmp/smoke.$$                  # local scratch (tmpfs)
 MANY=${SMOKE_MANY:-1000}
 mkdir -p $T "$RESULTS"
 pass=0; fail=0
 : > $T/results
+# Facts the manifest cannot read back with stat, recorded by the checks that create them:
+#   $T/first      "path<TAB>first name" for every name of a hard-linked file (the name it was
+#                 created under, where a one-object-per-file server keeps its object)
+#   $T/times_set  paths whose mtime a check set explicitly (touch -d)
+: > $T/first; : > $T/times_set
 
 now() { cut -d' ' -f1 /proc/uptime; }
 check() {   # check NAME FUNC   (FUNC runs in a subshell; its output is shown on failure)
@@ -133,7 +140,8 @@ t_utimes() {
   touch -m -d '2001-02-03 04:05:06' "$K/times" && touch -a -d '2002-03-04 05:06:07' "$K/times" &&
   expect_eq "$(stat -c %Y "$K/times")" "$(date -d '2001-02-03 04:05:06' +%s)" mtime &&
   expect_eq "$(stat -c %X "$K/times")" "$(date -d '2002-03-04 05:06:07' +%s)" atime &&
-  touch -d '1999-12-31 23:59:59' "$K/dir/nested"
+  touch -d '1999-12-31 23:59:59' "$K/dir/nested" &&
+  printf '%s\n' "$R/times" "$R/dir/nested" >> $T/times_set
 }
 t_mtime_moves() {   # a write moves mtime and ctime, a chmod moves ctime (caches and tools rely on it)
   printf 'a\n' > "$D/mt" && drop_caches && set -- $(stat -c '%Y %Z' "$D/mt") && m0=$1 c0=$2 &&
@@ -156,6 +164,8 @@ t_persist_after_remount() {   # chmod/chown/utimes/sizes as the server holds the
   [ "$(stat -c %Y "$K/dir/nested")" = "$(date -d '1999-12-31 23:59:59' +%s)" ] || r="$r dir_mtime=$(stat -c %y "$K/dir/nested")"
   [ "$(stat -c %s "$K/big.bin")" = 8388608 ] || r="$r big_size=$(stat -c %s "$K/big.bin")"
   [ "$(cat "$K/replaced.txt")" = new ] || r="$r replaced=$(cat "$K/replaced.txt")"
+  [ ! -e "$K/fifo" ] || [ -p "$K/fifo" ] || r="$r fifo=$(stat -c %F "$K/fifo")"
+  [ ! -e "$K/chardev" ] || [ "$(stat -c '%t:%T' "$K/chardev")" = 1:3 ] || r="$r chardev=$(stat -c '%F %t:%T' "$K/chardev")"
   [ -z "$r" ] || fail_if "after remount:$r"
 }
 t_symlink() {
@@ -167,10 +177,18 @@ t_symlink() {
 }
 t_hardlink() {
   ln "$K/hello.txt" "$K/dir/hardlink" &&
+  printf '%s\t%s\n' "$R/hello.txt" "$R/hello.txt" "$R/dir/hardlink" "$R/hello.txt" >> $T/first &&
   expect_eq "$(stat -c %h "$K/hello.txt")" 2 "nlink" &&
   expect_eq "$(stat -c %i "$K/dir/hardlink")" "$(stat -c %i "$K/hello.txt")" "same inode" &&
   drop_caches && expect_eq "$(stat -c %h "$K/dir/hardlink")" 2 "nlink after drop_caches" &&
   ln "$K/hello.txt" "$D/hl2" && rm "$D/hl2" && drop_caches && expect_eq "$(stat -c %h "$K/hello.txt")" 2 "nlink after unlinking a third name"
+}
+t_special() {   # a FIFO and device nodes: inodes of the file system (no data, no S3 object)
+  mkfifo "$K/fifo" && expect_eq "$(stat -c %F "$K/fifo")" fifo "fifo type" &&
+  mknod "$K/chardev" c 1 3 && expect_eq "$(stat -c '%F %t:%T' "$K/chardev")" "character special file 1:3" chardev &&
+  mknod "$K/dir/blockdev" b 7 1 && expect_eq "$(stat -c '%F %t:%T' "$K/dir/blockdev")" "block special file 7:1" blockdev &&
+  chmod 600 "$K/fifo" && drop_caches &&
+  expect_eq "$(stat -c '%F %a' "$K/fifo")" "fifo 600" "fifo after chmod and drop_caches"
 }
 t_rm() { printf 'x\n' > "$D/rmme" && rm "$D/rmme" && [ ! -e "$D/rmme" ] && drop_caches && [ ! -e "$D/rmme" ]; }
 t_open_unlink() {   # an unlinked but open file stays readable (the client "silly-renames" it)
@@ -238,28 +256,41 @@ t_cleanup() {   # scratch goes, the tree stays
 }
 
 # ------------------------------------------------------------------ manifest
-# One line per regular file, directory and symlink under $K, paths relative to the export root:
-#   type(f|d|l) path size sha256 mode(octal) uid gid mtime(s) nlink target(symlinks; else -)
+# One line per file system object under $K (the root of the tree included), paths relative to
+# the export root, tab-separated:
+#   type   f regular file, d directory, l symlink, p FIFO, c/b character/block device, s socket
+#   path size sha256(f; else -) mode(octal, no type bits) uid gid mtime(s) nlink
+#   target (l; else -)  ino (inode number)
+#   first  (f with nlink > 1: the name it was created under, from $T/first; else -)
+#   times  ("set" if a check set its mtime explicitly, from $T/times_set; else -)
 write_manifest() {
   drop_caches
   {
-    printf '# type\tpath\tsize\tsha256\tmode\tuid\tgid\tmtime\tnlink\ttarget\n'
+    printf '# type\tpath\tsize\tsha256\tmode\tuid\tgid\tmtime\tnlink\ttarget\tino\tfirst\ttimes\n'
     find "$K" | sort | while IFS= read -r p; do
       rel=${p#"$NFS_MNT"/}
-      set -- $(stat -c '%F|%s|%a|%u|%g|%Y|%h' "$p" | tr ' ' '_' | tr '|' ' ')
+      set -- $(stat -c '%F|%s|%a|%u|%g|%Y|%h|%i' "$p" | tr ' ' '_' | tr '|' ' ')
       mode=$(printf '%04d' "$3")
+      first=$(awk -F '\t' -v p="$rel" '$1 == p { print $2; exit }' $T/first)
+      grep -qxF "$rel" $T/times_set && times=set || times=-
       case $1 in
-        regular_file|regular_empty_file) printf 'f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\n' "$rel" "$2" "$(sha "$p")" "$mode" "$4" "$5" "$6" "$7" ;;
-        directory) printf 'd\t%s\t-\t-\t%s\t%s\t%s\t%s\t%s\t-\n' "$rel" "$mode" "$4" "$5" "$6" "$7" ;;
-        symbolic_link) printf 'l\t%s\t%s\t-\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rel" "$2" "$mode" "$4" "$5" "$6" "$7" "$(readlink "$p")" ;;
-        *) printf '?\t%s\t%s\n' "$rel" "$1" ;;
+        regular_file|regular_empty_file) t=f; size=$2; sum=$(sha "$p"); target=- ;;
+        directory) t=d; size=-; sum=-; target=- ;;
+        symbolic_link) t=l; size=$2; sum=-; target=$(readlink "$p") ;;
+        fifo) t=p; size=-; sum=-; target=- ;;
+        character_special_file) t=c; size=-; sum=-; target=- ;;
+        block_special_file) t=b; size=-; sum=-; target=- ;;
+        socket) t=s; size=-; sum=-; target=- ;;
+        *) t="?$1"; size=-; sum=-; target=- ;;
       esac
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$t" "$rel" "$size" "$sum" "$mode" "$4" "$5" "$6" "$7" "$target" "$8" "${first:--}" "$times"
     done
   } > "$RESULTS/manifest.tsv"
 }
 
 for t in setup write append bigfile overwrite_middle truncate mkdir rmdir_notempty rename \
-         rename_over rename_dir chmod chown utimes mtime_moves symlink hardlink rm open_unlink \
+         rename_over rename_dir chmod chown utimes mtime_moves symlink hardlink special rm open_unlink \
          excl readdir_many rm_many concurrent appenders; do
   check "$t" t_$t
 done

@@ -190,6 +190,11 @@ impl System {
         );
     }
 
+    /// The file gateway `i` logs to (all of it; `gateway_log` is its tail).
+    pub fn gateway_log_path(&self, i: usize) -> std::path::PathBuf {
+        self.gateways[i].log.clone()
+    }
+
     pub fn gateway_log(&self, i: usize) -> String {
         let text = std::fs::read_to_string(&self.gateways[i].log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
