@@ -296,8 +296,10 @@ async fn kernel_client_suites_then_the_bucket_holds_every_object() {
         ));
     }
     println!(
-        "  gateway: {export_failures} exports given up, all {too_long} for paths longer than an \
-         S3 key (pjdfstest's PATH_MAX cases)"
+        "  gateway: {export_failures} exports given up ({}); {too_long} \"path too long for an \
+         S3 key\" warnings (pjdfstest's PATH_MAX cases); {} other export warnings",
+        names::GATEWAY_EXPORT_FAILURES_TOTAL,
+        other_warnings.len()
     );
     // Every operation the gateway did not answer OK, by operation and status: most are the
     // suites' deliberate errors (ENOENT, EEXIST, EACCES, ...).
