@@ -68,7 +68,7 @@ impl<D: LocalDisk> Context<D> {
     ) {
         if key.len() > keys::MAX_KEY_BYTES {
             tracing::warn!(key, "path too long for an S3 key; not exported");
-            metrics::export_failure(what);
+            metrics::export_failure("path_too_long");
             return;
         }
         let opts = PutOptions {
@@ -124,6 +124,7 @@ impl<D: LocalDisk> Context<D> {
             }
             if key.len() > keys::MAX_KEY_BYTES {
                 tracing::warn!(key, "path too long for an S3 key; not exported");
+                metrics::export_failure("path_too_long");
                 return Err(NfsStatus::NameTooLong);
             }
             let meta = file_metadata(&inode, inode.mtime);

@@ -555,13 +555,24 @@ impl<D: LocalDisk> FileSystem for GatewayFs<D> {
         self.ctx.flush(&h).await
     }
 
+    /// CLOSE may only fail with what RFC 8881 §18.2 lists for it: a flush that cannot reach S3
+    /// yet is DELAY (the client retries the CLOSE); an object that cannot exist at all (a
+    /// path longer than an S3 key) is counted and the close goes ahead, as the namespace
+    /// holds the file.
     async fn close(&self, fh: &[u8]) -> FsResult<()> {
         let h = Handle::decode(fh)?;
-        self.ctx.flush(&h).await?;
+        let close_status = |s: NfsStatus| match s {
+            NfsStatus::Delay | NfsStatus::Stale => s,
+            _ => NfsStatus::ServerFault,
+        };
+        self.ctx.flush(&h).await.map_err(close_status)?;
         let inode = self.ctx.inode(&h).await?;
         if inode.kind == FileType::File {
             // Export on close: a file closed through NFS is an object at its key.
-            self.ctx.export_file(&h).await?;
+            match self.ctx.export_file(&h).await {
+                Ok(()) | Err(NfsStatus::NameTooLong) => {}
+                Err(s) => return Err(close_status(s)),
+            }
         }
         Ok(())
     }

@@ -88,18 +88,23 @@ async fn serve_connection<F: FileSystem>(
             && let Some(record) = reader.next_record()
         {
             let server = Arc::clone(&server);
-            pending.push(async move { server.handle_record(&record).await });
+            // A task per call, so the calls of one busy connection use every core.
+            pending.push(tokio::spawn(
+                async move { server.handle_record(&record).await },
+            ));
         }
         if closing && pending.is_empty() {
             return Ok(());
         }
         let can_read = !closing && pending.len() < MAX_IN_FLIGHT;
         tokio::select! {
-            Some(reply) = pending.next(), if !pending.is_empty() => {
-                if let Some(reply) = reply {
-                    wr.write_all(&encode_record(&reply)).await?;
-                }
-            }
+            Some(done) = pending.next(), if !pending.is_empty() => match done {
+                Ok(Some(reply)) => wr.write_all(&encode_record(&reply)).await?,
+                Ok(None) => {}
+                // A call that panicked gets no reply; the client retransmits or times out,
+                // and the connection carries on.
+                Err(e) => warn!(error = %e, "an NFS call failed without a reply"),
+            },
             read = rd.read(&mut buf), if can_read => {
                 let n = read?;
                 if n == 0 {

@@ -998,9 +998,17 @@ impl<F: FileSystem> NfsServer<F> {
     async fn close(&self, ctx: &mut Ctx<'_>, stateid: &StateId) -> Result<StateId, NfsStatus> {
         let stateid = ctx.resolve(stateid)?;
         let fh = ctx.current()?.to_vec();
-        self.opens.close(ctx.clientid()?, &stateid, &fh).await?;
-        ctx.stateid = None;
+        let clientid = ctx.clientid()?;
+        // Validate before exporting, so a stale or foreign stateid cannot trigger S3 work.
+        match self.opens.test(clientid, &stateid).await {
+            NfsStatus::Ok => {}
+            s => return Err(s),
+        }
+        // Export first, release after: if the file system cannot finish the close yet
+        // (DELAY), the client's retry must find its open still there.
         self.fs.close(&fh).await?;
+        self.opens.close(clientid, &stateid, &fh).await?;
+        ctx.stateid = None;
         // RFC 8881 §18.2.4: CLOSE answers with the invalid special stateid.
         Ok(StateId::INVALID)
     }

@@ -63,26 +63,30 @@ pub struct BenchNfsArgs {
     /// Leave the benchmark directory in place.
     #[arg(long)]
     keep: bool,
+    /// Another gateway of the first target's deployment: the large file is also read through
+    /// it ("cold read"), where nothing of it is cached, so its blocks come from S3.
+    #[arg(long, value_name = "HOST:PORT")]
+    cold_read_via: Option<String>,
 }
 
 const SMALL: usize = 4096;
 const BLOCK: usize = 1024 * 1024;
 
 /// One row of results.
-struct Row {
-    key: &'static str,
-    label: &'static str,
-    ops: u64,
-    errors: u64,
-    first_error: Option<String>,
-    elapsed: Duration,
+pub(crate) struct Row {
+    pub(crate) key: &'static str,
+    pub(crate) label: &'static str,
+    pub(crate) ops: u64,
+    pub(crate) errors: u64,
+    pub(crate) first_error: Option<String>,
+    pub(crate) elapsed: Duration,
     /// Bytes moved, for the throughput benchmarks.
-    bytes: Option<u64>,
-    latencies: Vec<Duration>,
+    pub(crate) bytes: Option<u64>,
+    pub(crate) latencies: Vec<Duration>,
 }
 
 impl Row {
-    fn new(key: &'static str, label: &'static str) -> Self {
+    pub(crate) fn new(key: &'static str, label: &'static str) -> Self {
         Self {
             key,
             label,
@@ -95,12 +99,12 @@ impl Row {
         }
     }
 
-    fn fail(&mut self, e: impl std::fmt::Display) {
+    pub(crate) fn fail(&mut self, e: impl std::fmt::Display) {
         self.errors += 1;
         self.first_error.get_or_insert_with(|| e.to_string());
     }
 
-    fn throughput(&self) -> f64 {
+    pub(crate) fn throughput(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         match self.bytes {
             Some(b) => b as f64 / secs / 1e6,
@@ -108,7 +112,7 @@ impl Row {
         }
     }
 
-    fn unit(&self) -> &'static str {
+    pub(crate) fn unit(&self) -> &'static str {
         if self.bytes.is_some() {
             "MB/s"
         } else {
@@ -116,7 +120,7 @@ impl Row {
         }
     }
 
-    fn percentile(&self, p: f64) -> Duration {
+    pub(crate) fn percentile(&self, p: f64) -> Duration {
         if self.latencies.is_empty() {
             return Duration::ZERO;
         }
@@ -124,7 +128,7 @@ impl Row {
         self.latencies[i.min(self.latencies.len() - 1)]
     }
 
-    fn finish(&mut self, started: Instant, clock: &SystemClock) {
+    pub(crate) fn finish(&mut self, started: Instant, clock: &SystemClock) {
         self.elapsed = clock.now().duration_since(started);
         self.ops = self.latencies.len() as u64;
         self.latencies.sort_unstable();
@@ -160,7 +164,7 @@ impl Target {
     }
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
@@ -192,8 +196,13 @@ pub async fn run(args: BenchNfsArgs) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut all = Vec::new();
     let mut failed = false;
-    for t in &targets {
-        let rows = run_target(&args, t).await?;
+    for (i, t) in targets.iter().enumerate() {
+        let cold = if i == 0 {
+            args.cold_read_via.as_deref()
+        } else {
+            None
+        };
+        let rows = run_target(&args, t, cold).await?;
         failed |= rows.iter().any(|r| r.errors > 0);
         if args.json {
             for r in &rows {
@@ -214,7 +223,11 @@ pub async fn run(args: BenchNfsArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn run_target(args: &BenchNfsArgs, t: &Target) -> anyhow::Result<Vec<Row>> {
+async fn run_target(
+    args: &BenchNfsArgs,
+    t: &Target,
+    cold: Option<&str>,
+) -> anyhow::Result<Vec<Row>> {
     let opts = ClientOptions {
         uid: args.uid,
         gid: args.gid,
@@ -223,7 +236,7 @@ async fn run_target(args: &BenchNfsArgs, t: &Target) -> anyhow::Result<Vec<Row>>
         slots: 64.max(args.concurrency.min(1024) as u32),
         ..ClientOptions::default()
     };
-    let client = Client::connect(t.addr.clone(), opts)
+    let client = Client::connect(t.addr.clone(), opts.clone())
         .await
         .with_context(|| format!("connecting to {}", t.name()))?;
     let info = client.fs_info().clone();
@@ -288,6 +301,26 @@ async fn run_target(args: &BenchNfsArgs, t: &Target) -> anyhow::Result<Vec<Row>>
             )
             .await,
         );
+    }
+    if let Some(addr) = cold {
+        // File handles are the same on every gateway of a deployment.
+        let other = Client::connect(addr.to_owned(), opts.clone())
+            .await
+            .with_context(|| format!("connecting to {addr} (--cold-read-via)"))?;
+        rows.push(
+            seq_read(
+                &other,
+                &dir,
+                &base,
+                blocks,
+                args.depth,
+                "cold_read",
+                "cold read",
+                large.as_ref(),
+            )
+            .await,
+        );
+        other.close().await;
     }
     if !args.keep {
         cleanup(&client, &dir, &dir_name, &files, args.concurrency).await;
@@ -625,6 +658,18 @@ async fn cleanup(
 }
 
 fn print_table(rows: &[Row]) {
+    print_rows(rows);
+    println!(
+        "  create 4k: OPEN(create)+WRITE(FILE_SYNC, 4 KiB)+CLOSE per op; stat: GETATTR of those files;\n  \
+         seq write: UNSTABLE WRITEs then COMMIT+CLOSE (latency per WRITE); reads: READ latency per block.\n  \
+         \"first read\" directly follows the write: whether the server serves it from memory is not \
+         under the client's control; \"second read\" repeats it; \"cold read\" (--cold-read-via) reads \
+         it through another gateway that has none of it cached.\n"
+    );
+}
+
+/// The results table: throughput and latency percentiles per benchmark.
+pub(crate) fn print_rows(rows: &[Row]) {
     println!(
         "{:<12} {:>8} {:>7} {:>14} {:>9} {:>9} {:>9}",
         "benchmark", "ops", "errors", "throughput", "p50 ms", "p99 ms", "max ms"
@@ -645,12 +690,6 @@ fn print_table(rows: &[Row]) {
             eprintln!("  first {} error: {e}", r.label);
         }
     }
-    println!(
-        "  create 4k: OPEN(create)+WRITE(FILE_SYNC, 4 KiB)+CLOSE per op; stat: GETATTR of those files;\n  \
-         seq write: UNSTABLE WRITEs then COMMIT+CLOSE (latency per WRITE); reads: READ latency per block.\n  \
-         \"first read\" directly follows the write: whether the server serves it from memory is not \
-         under the client's control; \"second read\" repeats it.\n"
-    );
 }
 
 fn print_ratios(args: &BenchNfsArgs, targets: &[Target], all: &[Vec<Row>]) {

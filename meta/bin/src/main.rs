@@ -5,6 +5,7 @@
 mod admin;
 mod bench;
 mod bench_nfs;
+mod bench_s3;
 mod cluster_arg;
 mod gateway;
 mod local_s3;
@@ -80,6 +81,8 @@ enum BenchCommand {
     Meta(bench::BenchMetaArgs),
     /// Small-file, stat and sequential I/O workloads against NFS v4.1 servers.
     Nfs(bench_nfs::BenchNfsArgs),
+    /// The S3 server alone, with the requests the gateway makes for `bench nfs`.
+    S3(bench_s3::BenchS3Args),
 }
 
 /// Log filter when `BUCKETFS_LOG` is not set (an `EnvFilter` directive string).
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
             Command::Meta(MetaCommand::Members(cmd)) => admin::members(cmd).await,
             Command::Bench(BenchCommand::Meta(args)) => bench::run(args).await,
             Command::Bench(BenchCommand::Nfs(args)) => bench_nfs::run(args).await,
+            Command::Bench(BenchCommand::S3(args)) => bench_s3::run(args).await,
             Command::Ls(args) => nfs_cli::ls(args).await,
             Command::Cat(args) => nfs_cli::cat(args).await,
             Command::Cp(args) => nfs_cli::cp(args).await,

@@ -70,7 +70,7 @@ pub const OP: &str = "op";
 pub const STATUS: &str = "status";
 /// Label: an S3 operation (`put`, `get_range`, ...).
 pub const S3_OP: &str = "s3_op";
-/// Label: which kind of S3 side effect (`marker`, `symlink`, `delete`, `move`, `metadata`).
+/// Label: which kind of S3 side effect (`marker`, `symlink`, `delete`, `move`, `path_too_long`).
 pub const WHAT: &str = "what";
 
 /// Values of the [`OUTCOME`] label.
