@@ -98,15 +98,20 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(config: GatewayConfig) -> Result<Gateway, GatewayError> {
-        let versioning =
-            config
-                .store
-                .bucket_versioning()
-                .await
-                .map_err(|e| GatewayError::Bucket {
-                    bucket: config.bucket.clone(),
-                    reason: e.to_string(),
-                })?;
+        let versioning = config.store.bucket_versioning().await.map_err(|e| {
+            let mut reason = e.to_string();
+            // The SDK's own message buries this under the IMDS probe it tried last.
+            if reason.contains("credentials") {
+                reason = format!(
+                    "no S3 credentials found: set AWS_ACCESS_KEY_ID and \
+                             AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) for the gateway ({reason})"
+                );
+            }
+            GatewayError::Bucket {
+                bucket: config.bucket.clone(),
+                reason,
+            }
+        })?;
         if versioning != BucketVersioning::Enabled {
             if !config.allow_unversioned {
                 return Err(GatewayError::Unversioned {

@@ -356,6 +356,22 @@ impl OpenStore for MetaOpens {
         }
     }
 
+    async fn check_close(
+        &self,
+        clientid: u64,
+        stateid: &StateId,
+        fh: &[u8],
+    ) -> Result<(), NfsStatus> {
+        let ino = self.ino(fh)?;
+        let (kind, _) = parse(stateid).ok_or(NfsStatus::BadStateId)?;
+        if kind != KIND_OPEN {
+            return Err(NfsStatus::BadStateId);
+        }
+        // An open this gateway has not seen (the client moved here from another gateway) is
+        // left to meta, which `close` asks anyway.
+        self.check_known(clientid, stateid, Some(ino)).map(|_| ())
+    }
+
     async fn close(&self, clientid: u64, stateid: &StateId, fh: &[u8]) -> Result<(), NfsStatus> {
         let ino = self.ino(fh)?;
         let (kind, id) = parse(stateid).ok_or(NfsStatus::BadStateId)?;

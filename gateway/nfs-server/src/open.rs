@@ -35,6 +35,14 @@ pub trait OpenStore: Send + Sync + 'static {
         access: u32,
         deny: u32,
     ) -> Result<StateId, NfsStatus>;
+    /// Whether a CLOSE of `stateid` on `fh` by `clientid` can go ahead, checked from what this
+    /// store holds without a round trip; `close` remains the authority.
+    async fn check_close(
+        &self,
+        clientid: u64,
+        stateid: &StateId,
+        fh: &[u8],
+    ) -> Result<(), NfsStatus>;
     /// Releases the open; the stateid becomes unknown.
     async fn close(&self, clientid: u64, stateid: &StateId, fh: &[u8]) -> Result<(), NfsStatus>;
     /// Narrows access/deny to a subset of what the open holds.
@@ -307,6 +315,20 @@ impl OpenStore for MemOpenStore {
             },
         );
         Ok(StateId { seqid: 1, other })
+    }
+
+    async fn check_close(
+        &self,
+        clientid: u64,
+        stateid: &StateId,
+        fh: &[u8],
+    ) -> Result<(), NfsStatus> {
+        let mut inner = self.lock();
+        let open = lookup(&mut inner, stateid)?;
+        if open.fh != fh || open.clientid != clientid {
+            return Err(NfsStatus::BadStateId);
+        }
+        Ok(())
     }
 
     async fn close(&self, clientid: u64, stateid: &StateId, fh: &[u8]) -> Result<(), NfsStatus> {

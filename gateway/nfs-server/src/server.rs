@@ -1000,10 +1000,7 @@ impl<F: FileSystem> NfsServer<F> {
         let fh = ctx.current()?.to_vec();
         let clientid = ctx.clientid()?;
         // Validate before exporting, so a stale or foreign stateid cannot trigger S3 work.
-        match self.opens.test(clientid, &stateid).await {
-            NfsStatus::Ok => {}
-            s => return Err(s),
-        }
+        self.opens.check_close(clientid, &stateid, &fh).await?;
         // Export first, release after: if the file system cannot finish the close yet
         // (DELAY), the client's retry must find its open still there.
         self.fs.close(&fh).await?;

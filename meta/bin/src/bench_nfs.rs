@@ -696,7 +696,11 @@ fn print_ratios(args: &BenchNfsArgs, targets: &[Target], all: &[Vec<Row>]) {
     let base = &all[0];
     if args.json {
         for (t, rows) in targets.iter().zip(all).skip(1) {
-            for (b, r) in base.iter().zip(rows) {
+            for b in base {
+                // Rows only the first target has (cold read) have no ratio.
+                let Some(r) = rows.iter().find(|r| r.key == b.key) else {
+                    continue;
+                };
                 println!(
                     "{{\"kind\":\"ratio\",\"benchmark\":\"{}\",\"base\":\"{}\",\"target\":\"{}\",\"ratio\":{}}}",
                     r.key,
@@ -720,15 +724,26 @@ fn print_ratios(args: &BenchNfsArgs, targets: &[Target], all: &[Vec<Row>]) {
         header.push_str(&format!(" {:>10}", format!("#{i}/#1")));
     }
     println!("{header}");
-    for (i, b) in base.iter().enumerate() {
+    for b in base {
+        let same: Vec<Option<&Row>> = all
+            .iter()
+            .map(|rows| rows.iter().find(|r| r.key == b.key))
+            .collect();
         let mut line = format!("{:<12}", b.label);
-        for rows in all {
-            let r = &rows[i];
-            line.push_str(&format!(" {:>18.1} {:<5}", r.throughput(), r.unit()));
+        for r in &same {
+            match r {
+                Some(r) => line.push_str(&format!(" {:>18.1} {:<5}", r.throughput(), r.unit())),
+                None => line.push_str(&format!(" {:>24}", "-")),
+            }
         }
-        for rows in &all[1..] {
-            let ratio = rows[i].throughput() / b.throughput().max(1e-12);
-            line.push_str(&format!(" {:>10.2}", ratio));
+        for r in &same[1..] {
+            match r {
+                Some(r) => {
+                    let ratio = r.throughput() / b.throughput().max(1e-12);
+                    line.push_str(&format!(" {:>10.2}", ratio));
+                }
+                None => line.push_str(&format!(" {:>10}", "-")),
+            }
         }
         println!("{line}");
     }

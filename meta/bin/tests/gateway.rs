@@ -504,6 +504,32 @@ async fn an_unversioned_bucket_is_refused_unless_allowed() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("without versioning"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_s3_credentials_are_named_with_the_fix() {
+    let sys = System::start(1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listen = format!("127.0.0.1:{}", common::free_port());
+    let out = sys
+        .gateway_command(&listen, &dir.path().join("cache"))
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        // No ~/.aws files and no instance metadata service to fall back on.
+        .env("HOME", dir.path())
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("run the gateway");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_gateway_exports_request_s3_and_cache_metrics() {
     let mut sys = System::start(1).await;
@@ -634,4 +660,87 @@ async fn sigterm_flushes_uncommitted_writes_before_the_gateway_exits() {
         sys.object_bytes("held").await,
         Some(b"not yet committed".to_vec())
     );
+}
+
+/// The benchmarks of docs/benchmarks.md run end to end: `bench nfs` with a cold read through a
+/// second gateway (the bytes come from S3, not the first gateway's cache), and `bench s3`
+/// against the same S3 server, each row without errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmarks_run_against_gateways_and_the_raw_s3_server() {
+    let mut sys = System::start(1).await;
+    sys.start_gateway(&[]).await;
+    sys.start_gateway(&[]).await;
+    let bin = env!("CARGO_BIN_EXE_bucketfs");
+    let out = std::process::Command::new(bin)
+        .args(["bench", "nfs", "--target", &sys.gateway_addr(0)])
+        .args(["--cold-read-via", &sys.gateway_addr(1)])
+        .args(["--count", "20", "--stat-ops", "50", "--concurrency", "4"])
+        .args(["--size-mib", "9", "--json"])
+        .output()
+        .expect("bench nfs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["create_4k", "seq_write", "first_read", "cold_read"] {
+        let row = stdout
+            .lines()
+            .find(|l| l.contains(&format!("\"benchmark\":\"{name}\"")))
+            .unwrap_or_else(|| panic!("{name} in {stdout}"));
+        assert!(row.contains("\"errors\":0"), "{row}");
+    }
+    // The cold read went to S3: the second gateway fetched the 9 MiB from it.
+    let metrics = sys.gateway_metrics(1).await;
+    let fetched: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("bucketfs_gateway_s3_bytes_in_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(fetched >= (9u64 << 20) as f64, "{metrics}");
+
+    // The side-by-side table: the cold read is the first target's alone and has no ratio.
+    let out = std::process::Command::new(bin)
+        .args(["bench", "nfs", "--target", &sys.gateway_addr(0)])
+        .args(["--compare", &sys.gateway_addr(1)])
+        .args(["--cold-read-via", &sys.gateway_addr(1)])
+        .args(["--count", "10", "--stat-ops", "20", "--concurrency", "2"])
+        .args(["--size-mib", "2"])
+        .output()
+        .expect("bench nfs --compare");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ratios = table
+        .split("ratio to the first target")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no ratio table in {table}"));
+    let cold = ratios
+        .lines()
+        .find(|l| l.starts_with("cold read"))
+        .unwrap_or_else(|| panic!("no cold read row in {ratios}"));
+    assert!(cold.trim_end().ends_with('-'), "{cold}");
+
+    let out = std::process::Command::new(bin)
+        .args(["bench", "s3", "--s3-endpoint", sys.moto.endpoint()])
+        .args(["--bucket", &sys.bucket, "--count", "20", "--size-mib", "9"])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .expect("bench s3");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in ["put 4k", "multipart", "get 1 MiB"] {
+        assert!(table.contains(row), "{row:?} in {table}");
+    }
+    // It cleans up after itself: no live object is left under its prefix.
+    assert!(sys.objects("bench-s3/").await.is_empty());
 }
